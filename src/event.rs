@@ -1,0 +1,452 @@
+//! The normalized log record every stage after the parsers works on.
+//!
+//! An [`Event`] is produced by a parser from one log line (or one joined multi-line
+//! entry) and carries Elastic Common Schema field names, so detections, stored
+//! samples and exported events read the same everywhere. Fields that every web log
+//! has (client address, method, URL, status, user agent, …) are typed struct fields
+//! for speed; anything else a parser finds goes into [`Event::extra`] under its
+//! dotted ECS (or source-specific) name.
+//!
+//! Sigma rules address fields by name; [`Field`] is the closed set of names with a
+//! typed home, and [`Event::get`] looks any name up, typed or extra.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use compact_str::CompactString;
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// Short owned text: strings of up to 24 bytes live inline without a heap allocation,
+/// which covers methods, statuses, addresses, most paths and user names.
+pub type Text = CompactString;
+
+/// What kind of record an event is; maps to ECS `event.category`/`event.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An HTTP access-log record (nginx access log, backend request log).
+    Access,
+    /// A web server error-log line (nginx error.log).
+    ServerError,
+    /// nginx `limit_req` / `limit_conn` rejection or delay.
+    RateLimit,
+    /// An application log line (backend stdout, JSON app logs).
+    #[default]
+    App,
+    /// An application security event (backend `Security event:`, security.log).
+    Security,
+    /// A system authentication record (sshd via journald or syslog).
+    Auth,
+    /// A posture finding turned into an event (container, TLS, file checks).
+    Posture,
+}
+
+impl EventKind {
+    /// The name used in `event.kind`-style matching and in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Access => "access",
+            EventKind::ServerError => "server_error",
+            EventKind::RateLimit => "rate_limit",
+            EventKind::App => "app",
+            EventKind::Security => "security",
+            EventKind::Auth => "auth",
+            EventKind::Posture => "posture",
+        }
+    }
+}
+
+/// Attack classes found in a request by the classifiers (`detect::classify`).
+///
+/// A bit set so that an event carries every class it showed at the cost of one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct AttackClasses(pub u16);
+
+impl AttackClasses {
+    pub const SQLI: AttackClasses = AttackClasses(1);
+    pub const XSS: AttackClasses = AttackClasses(1 << 1);
+    pub const TRAVERSAL: AttackClasses = AttackClasses(1 << 2);
+    pub const CMDI: AttackClasses = AttackClasses(1 << 3);
+    pub const SCANNER_UA: AttackClasses = AttackClasses(1 << 4);
+    pub const SENSITIVE_FILE: AttackClasses = AttackClasses(1 << 5);
+    pub const JNDI: AttackClasses = AttackClasses(1 << 6);
+    pub const SSTI: AttackClasses = AttackClasses(1 << 7);
+
+    /// Every class with its name, in a stable order.
+    pub const ALL: [(AttackClasses, &'static str); 8] = [
+        (Self::SQLI, "sqli"),
+        (Self::XSS, "xss"),
+        (Self::TRAVERSAL, "traversal"),
+        (Self::CMDI, "cmdi"),
+        (Self::SCANNER_UA, "scanner_ua"),
+        (Self::SENSITIVE_FILE, "sensitive_file"),
+        (Self::JNDI, "jndi"),
+        (Self::SSTI, "ssti"),
+    ];
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn contains(self, other: AttackClasses) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+
+    pub fn insert(&mut self, other: AttackClasses) {
+        self.0 |= other.0;
+    }
+
+    /// Looks a class up by its name (`"sqli"`, `"xss"`, …).
+    pub fn from_name(name: &str) -> Option<AttackClasses> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(c, _)| *c)
+    }
+
+    /// Names of the classes set, in a stable order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(move |(c, _)| self.contains(*c))
+            .map(|(_, n)| n)
+    }
+}
+
+/// Why a classifier flagged a request: which part matched, after which decoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The class (`sqli`, `xss`, …).
+    pub class: &'static str,
+    /// The request part: `url.path`, `url.query`, `user_agent.original`, …
+    pub part: &'static str,
+    /// The decodings applied before the match, e.g. `percent x2, plus, comment`.
+    pub decoding: String,
+    /// A short excerpt of the decoded text around the match.
+    pub excerpt: String,
+    /// What the classifier recognized, e.g. `union select`, `<script`, `../ x3`.
+    pub reason: String,
+}
+
+/// One normalized log record.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    /// `@timestamp`: the instant the log line states, in UTC.
+    pub timestamp: Timestamp,
+    /// The UTC offset written in the line (seconds east), kept so the original local
+    /// time can be shown; `None` when the line had no offset.
+    pub tz_offset_secs: Option<i32>,
+    /// Name of the configured source the line came from (`log.file.path` is in `extra`).
+    pub source: Arc<str>,
+    /// Byte offset of the start of the line in its file (for evidence and checkpoints).
+    pub offset: u64,
+    /// The raw line (or joined entry) as read, lossily decoded as UTF-8.
+    pub raw: String,
+    pub kind: EventKind,
+
+    /// `source.ip`: the client, after trusted-proxy resolution.
+    pub source_ip: Option<IpAddr>,
+    /// `source.port`, when the log writes it.
+    pub source_port: Option<u16>,
+    /// The peer address the server saw (`$remote_addr`) when it differs from the
+    /// resolved client; ECS has no name for it, we export `network.forwarded_ip`.
+    pub peer_ip: Option<IpAddr>,
+    /// `http.request.method`
+    pub method: Option<Text>,
+    /// `url.original`: path plus query, as written in the request line.
+    pub url_original: Option<Text>,
+    /// Byte index of `?` in `url_original`, when there is a query.
+    pub query_at: Option<u32>,
+    /// `http.version`
+    pub http_version: Option<Text>,
+    /// `http.response.status_code`
+    pub status: Option<u16>,
+    /// `http.response.body.bytes`
+    pub bytes: Option<u64>,
+    /// `http.request.referrer`
+    pub referrer: Option<Text>,
+    /// `user_agent.original`
+    pub user_agent: Option<Text>,
+    /// `user.name`
+    pub user_name: Option<Text>,
+    /// The raw `X-Forwarded-For` header, kept as evidence even when not believed.
+    pub forwarded_for: Option<Text>,
+    /// `event.action`: what happened, e.g. `login_failed`, `auth_failure`,
+    /// `limiting_requests`.
+    pub action: Option<Text>,
+    /// `event.outcome`: `success`, `failure` or `unknown`.
+    pub outcome: Option<Text>,
+    /// `log.level`
+    pub log_level: Option<Text>,
+    /// `message`: the human text of an application or error-log line.
+    pub message: Option<String>,
+    /// Every other field by its dotted name, in the order the parser found them.
+    pub extra: Vec<(Text, Text)>,
+
+    /// Attack classes the classifiers found in the request.
+    pub attacks: AttackClasses,
+    /// Why the classifiers flagged it (empty when `attacks` is empty).
+    pub findings: Vec<Finding>,
+}
+
+/// The fields with a typed home in [`Event`], by ECS name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Timestamp,
+    Source,
+    Kind,
+    SourceIp,
+    SourcePort,
+    PeerIp,
+    Method,
+    UrlOriginal,
+    UrlPath,
+    UrlQuery,
+    HttpVersion,
+    Status,
+    Bytes,
+    Referrer,
+    UserAgent,
+    UserName,
+    ForwardedFor,
+    Action,
+    Outcome,
+    LogLevel,
+    Message,
+    Raw,
+    Attacks,
+}
+
+impl Field {
+    /// Every typed field with its ECS name. `event.original` is the raw line.
+    pub const NAMES: [(Field, &'static str); 23] = [
+        (Field::Timestamp, "@timestamp"),
+        (Field::Source, "log.source"),
+        (Field::Kind, "event.kind"),
+        (Field::SourceIp, "source.ip"),
+        (Field::SourcePort, "source.port"),
+        (Field::PeerIp, "network.forwarded_ip"),
+        (Field::Method, "http.request.method"),
+        (Field::UrlOriginal, "url.original"),
+        (Field::UrlPath, "url.path"),
+        (Field::UrlQuery, "url.query"),
+        (Field::HttpVersion, "http.version"),
+        (Field::Status, "http.response.status_code"),
+        (Field::Bytes, "http.response.body.bytes"),
+        (Field::Referrer, "http.request.referrer"),
+        (Field::UserAgent, "user_agent.original"),
+        (Field::UserName, "user.name"),
+        (Field::ForwardedFor, "http.request.x_forwarded_for"),
+        (Field::Action, "event.action"),
+        (Field::Outcome, "event.outcome"),
+        (Field::LogLevel, "log.level"),
+        (Field::Message, "message"),
+        (Field::Raw, "event.original"),
+        (Field::Attacks, "palisade.attack"),
+    ];
+
+    /// The field with this ECS name, if it has a typed home.
+    pub fn from_name(name: &str) -> Option<Field> {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(f, _)| *f)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A field's value borrowed from an event, typed where the event keeps it typed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Str(&'a str),
+    Ip(IpAddr),
+    Int(i64),
+}
+
+impl Value<'_> {
+    /// The value as text; numbers and addresses are formatted (RFC 5952 for IPv6).
+    pub fn to_text(&self) -> Text {
+        match self {
+            Value::Str(s) => Text::from(*s),
+            Value::Ip(ip) => compact_str::format_compact!("{ip}"),
+            Value::Int(n) => compact_str::format_compact!("{n}"),
+        }
+    }
+}
+
+impl Event {
+    /// A blank event from the given source, line and offset; parsers fill the rest.
+    pub fn new(source: Arc<str>, offset: u64, raw: String) -> Event {
+        Event {
+            source,
+            offset,
+            raw,
+            ..Event::default()
+        }
+    }
+
+    /// `url.path`: the URL up to the `?`.
+    pub fn url_path(&self) -> Option<&str> {
+        let url = self.url_original.as_deref()?;
+        Some(match self.query_at {
+            Some(q) => &url[..q as usize],
+            None => url,
+        })
+    }
+
+    /// `url.query`: the URL after the `?` (without it), when there is one.
+    pub fn url_query(&self) -> Option<&str> {
+        let url = self.url_original.as_deref()?;
+        self.query_at.map(|q| &url[q as usize + 1..])
+    }
+
+    /// Sets `url.original` and finds the query separator.
+    pub fn set_url(&mut self, url: &str) {
+        self.query_at = memchr::memchr(b'?', url.as_bytes()).map(|i| i as u32);
+        self.url_original = Some(Text::from(url));
+    }
+
+    /// A typed field's value.
+    pub fn field(&self, field: Field) -> Option<Value<'_>> {
+        fn s(t: &Option<Text>) -> Option<Value<'_>> {
+            t.as_deref().map(Value::Str)
+        }
+        match field {
+            Field::Timestamp => Some(Value::Int(self.timestamp.as_second())),
+            Field::Source => Some(Value::Str(&self.source)),
+            Field::Kind => Some(Value::Str(self.kind.as_str())),
+            Field::SourceIp => self.source_ip.map(Value::Ip),
+            Field::SourcePort => self.source_port.map(|p| Value::Int(p.into())),
+            Field::PeerIp => self.peer_ip.map(Value::Ip),
+            Field::Method => s(&self.method),
+            Field::UrlOriginal => s(&self.url_original),
+            Field::UrlPath => self.url_path().map(Value::Str),
+            Field::UrlQuery => self.url_query().map(Value::Str),
+            Field::HttpVersion => s(&self.http_version),
+            Field::Status => self.status.map(|c| Value::Int(c.into())),
+            Field::Bytes => self.bytes.map(|b| Value::Int(b as i64)),
+            Field::Referrer => s(&self.referrer),
+            Field::UserAgent => s(&self.user_agent),
+            Field::UserName => s(&self.user_name),
+            Field::ForwardedFor => s(&self.forwarded_for),
+            Field::Action => s(&self.action),
+            Field::Outcome => s(&self.outcome),
+            Field::LogLevel => s(&self.log_level),
+            Field::Message => self.message.as_deref().map(Value::Str),
+            Field::Raw => Some(Value::Str(&self.raw)),
+            Field::Attacks => None,
+        }
+    }
+
+    /// An extra (untyped) field by its dotted name.
+    pub fn extra(&self, name: &str) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Adds an extra field.
+    pub fn push_extra(&mut self, name: impl Into<Text>, value: impl Into<Text>) {
+        self.extra.push((name.into(), value.into()));
+    }
+
+    /// Any field by name: a typed field, else an extra one.
+    pub fn get(&self, name: &str) -> Option<Value<'_>> {
+        match Field::from_name(name) {
+            Some(f) => self.field(f),
+            None => self.extra(name).map(Value::Str),
+        }
+    }
+
+    /// The event as an ECS-shaped JSON object (for `--json`, samples and export).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        map.insert("@timestamp".into(), self.timestamp.to_string().into());
+        for (field, name) in Field::NAMES {
+            if matches!(
+                field,
+                Field::Timestamp | Field::Attacks | Field::UrlPath | Field::UrlQuery
+            ) {
+                continue;
+            }
+            let Some(v) = self.field(field) else { continue };
+            let json = match v {
+                Value::Str(s) => serde_json::Value::from(s),
+                Value::Ip(ip) => ip.to_string().into(),
+                Value::Int(n) => n.into(),
+            };
+            map.insert(name.into(), json);
+        }
+        if let Some(p) = self.url_path() {
+            map.insert("url.path".into(), p.into());
+        }
+        if let Some(q) = self.url_query() {
+            map.insert("url.query".into(), q.into());
+        }
+        if let Some(off) = self.tz_offset_secs {
+            map.insert("event.timezone_offset_seconds".into(), off.into());
+        }
+        map.insert("log.offset".into(), self.offset.into());
+        for (k, v) in &self.extra {
+            map.insert(k.to_string(), v.as_str().into());
+        }
+        if !self.attacks.is_empty() {
+            let names: Vec<_> = self.attacks.names().collect();
+            map.insert("palisade.attack".into(), names.into());
+            map.insert(
+                "palisade.findings".into(),
+                serde_json::to_value(&self.findings).unwrap_or_default(),
+            );
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_split_at_first_question_mark() {
+        let mut e = Event::default();
+        e.set_url("/search?q=a?b");
+        assert_eq!(e.url_path(), Some("/search"));
+        assert_eq!(e.url_query(), Some("q=a?b"));
+        e.set_url("/plain");
+        assert_eq!(e.url_query(), None);
+    }
+
+    #[test]
+    fn get_reaches_typed_and_extra_fields() {
+        let mut e = Event::default();
+        e.status = Some(401);
+        e.push_extra("nginx.zone", "api");
+        assert_eq!(e.get("http.response.status_code"), Some(Value::Int(401)));
+        assert_eq!(e.get("nginx.zone"), Some(Value::Str("api")));
+        assert_eq!(e.get("nope"), None);
+    }
+
+    #[test]
+    fn attack_classes_by_name() {
+        let mut c = AttackClasses::default();
+        c.insert(AttackClasses::from_name("XSS").unwrap());
+        c.insert(AttackClasses::SQLI);
+        assert_eq!(c.names().collect::<Vec<_>>(), vec!["sqli", "xss"]);
+    }
+}

@@ -1,0 +1,11 @@
+//! palisade: sources → parsers → detection → response → store, metrics, reports.
+//!
+//! Start reading at [`pipeline`], which wires the stages together the same way for
+//! `scan` (files already written) and `watch` (live). [`event::Event`] is the record
+//! every stage after the parsers shares; [`detect::Detection`] is what rules produce.
+
+pub mod config;
+pub mod detect;
+pub mod event;
+pub mod parse;
+pub mod sources;

@@ -1,0 +1,1 @@
+//! File sources: reading whole files for `scan`, following them for `watch`.
