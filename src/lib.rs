@@ -6,6 +6,11 @@
 
 pub mod config;
 pub mod detect;
+pub mod eval;
 pub mod event;
 pub mod parse;
+pub mod report;
+pub mod respond;
+pub mod serve;
 pub mod sources;
+pub mod store;
