@@ -11,6 +11,7 @@ pub mod event;
 pub mod parse;
 pub mod report;
 pub mod respond;
+pub mod sample;
 pub mod serve;
 pub mod sources;
 pub mod store;
