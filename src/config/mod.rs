@@ -2,6 +2,8 @@
 //! results go. Every field has a default, so an empty file (or none) is a valid
 //! configuration; `palisade config show` prints the effective one.
 
+pub mod profiles;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

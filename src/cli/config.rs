@@ -1,0 +1,62 @@
+//! `palisade config`: show the effective configuration, or write a starting one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (defaults filled in) as TOML.
+    Show,
+    /// Check the configuration and report the first problem.
+    Check,
+    /// Write a commented configuration for a known stack.
+    Init {
+        /// The stack: `reference` (nginx + Node.js backend + Redis + PostgreSQL in Docker).
+        #[arg(long, default_value = "reference")]
+        profile: String,
+        /// Where to write it (`-` for stdout).
+        #[arg(short, long, default_value = "palisade.toml")]
+        output: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+pub fn run(cmd: ConfigCommand, config_path: Option<&Path>) -> Result<i32> {
+    match cmd {
+        ConfigCommand::Show => {
+            let config = super::load_config(config_path)?;
+            print!(
+                "{}",
+                toml::to_string_pretty(&config).context("rendering configuration")?
+            );
+        }
+        ConfigCommand::Check => {
+            let config = super::load_config(config_path)?;
+            palisade::detect::sigma::RuleSet::load(&config.rules).context("loading rules")?;
+            println!("configuration OK: {} sources", config.sources.len());
+        }
+        ConfigCommand::Init {
+            profile,
+            output,
+            force,
+        } => {
+            let text = palisade::config::profiles::get(&profile)
+                .with_context(|| format!("unknown profile {profile:?}; known: reference"))?;
+            if output.as_os_str() == "-" {
+                print!("{text}");
+            } else {
+                if output.exists() && !force {
+                    bail!("{} exists; pass --force to overwrite it", output.display());
+                }
+                std::fs::write(&output, text)
+                    .with_context(|| format!("writing {}", output.display()))?;
+                eprintln!("wrote {} (profile {profile})", output.display());
+            }
+        }
+    }
+    Ok(0)
+}

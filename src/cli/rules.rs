@@ -1,0 +1,156 @@
+//! `palisade rules`: list the loaded rules; test which rules a line triggers and why.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use palisade::config::{Config, SourceConfig};
+use palisade::detect::sigma::RuleSet;
+use palisade::event::Event;
+use palisade::parse;
+use palisade::sources::Line;
+
+use super::Format;
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List every loaded rule (built-in and from rule folders).
+    List {
+        /// Extra folder of Sigma rules (repeatable).
+        #[arg(long = "rules", value_name = "DIR")]
+        rule_dirs: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show which rules match a log line and why (lines from arguments or stdin).
+    Test {
+        /// The log lines; none reads them from stdin.
+        lines: Vec<String>,
+        /// Format of the lines (auto guesses per line).
+        #[arg(short, long, value_enum, default_value_t = Format::Auto)]
+        format: Format,
+        /// nginx `log_format` for `--format nginx`.
+        #[arg(long, default_value = "combined")]
+        log_format: String,
+        /// Extra folder of Sigma rules (repeatable).
+        #[arg(long = "rules", value_name = "DIR")]
+        rule_dirs: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: RulesCommand, config_path: Option<&Path>, _color: bool) -> Result<i32> {
+    let mut config = super::load_config(config_path)?;
+    match cmd {
+        RulesCommand::List { rule_dirs, json } => {
+            config.rules.dirs.extend(rule_dirs);
+            list(&config, json)
+        }
+        RulesCommand::Test {
+            lines,
+            format,
+            log_format,
+            rule_dirs,
+            json,
+        } => {
+            config.rules.dirs.extend(rule_dirs);
+            test(&config, lines, format, &log_format, json)
+        }
+    }
+}
+
+fn list(config: &Config, json: bool) -> Result<i32> {
+    let rules = RuleSet::load(&config.rules).context("loading rules")?;
+    let metas = rules.metas();
+    if json {
+        for m in &metas {
+            println!("{}", serde_json::to_string(&**m)?);
+        }
+        return Ok(0);
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["level", "title", "id", "tags"]);
+    for m in &metas {
+        table.add_row([m.level.as_str(), &m.title, &m.id, &m.tags.join(" ")]);
+    }
+    println!("{table}\n{} rules", metas.len());
+    Ok(0)
+}
+
+fn test(
+    config: &Config,
+    mut lines: Vec<String>,
+    format: Format,
+    log_format: &str,
+    json: bool,
+) -> Result<i32> {
+    if lines.is_empty() {
+        for line in std::io::stdin().lock().lines() {
+            lines.push(line.context("reading stdin")?);
+        }
+    }
+    if lines.is_empty() {
+        bail!("no lines to test: pass them as arguments or on stdin");
+    }
+    let rules = Arc::new(RuleSet::load(&config.rules).context("loading rules")?);
+    let engine = palisade::detect::engine::Engine::new(rules, &config.detection);
+    let classifier = palisade::detect::classify::Classifier::new();
+    let mut any = false;
+    for (n, text) in lines.iter().enumerate() {
+        let line = Line {
+            source: Arc::from("test"),
+            path: Arc::from("-"),
+            offset: 0,
+            text: text.clone(),
+            truncated: false,
+            invalid_utf8: false,
+        };
+        let parser_cfg = match format {
+            Format::Auto => parse::sniff(std::slice::from_ref(&line), &config.network)
+                .context("no parser understands this line; pass --format")?,
+            f => f.parser(log_format),
+        };
+        let source = SourceConfig {
+            parser: parser_cfg,
+            ..SourceConfig::default()
+        };
+        let mut parser = parse::build(&source, &config.network)?;
+        let mut events: Vec<Event> = Vec::new();
+        parser.parse(&line, &mut events).with_context(|| {
+            format!("line {}: does not parse as {}", n + 1, parser.format_name())
+        })?;
+        parser.flush(&mut events);
+        for mut ev in events {
+            classifier.classify(&mut ev);
+            let matches = engine.explain(&ev);
+            any |= !matches.is_empty();
+            if json {
+                let v =
+                    serde_json::json!({ "line": text, "event": ev.to_json(), "matches": matches });
+                println!("{v}");
+            } else {
+                println!("line {}: parsed as {}", n + 1, parser.format_name());
+                for f in &ev.findings {
+                    println!(
+                        "  classifier: {} in {} after [{}]: {} — {:?}",
+                        f.class, f.part, f.decoding, f.reason, f.excerpt
+                    );
+                }
+                if matches.is_empty() {
+                    println!("  no rule matches");
+                }
+                for m in &matches {
+                    println!("  {m}");
+                }
+            }
+        }
+    }
+    Ok(if any { 0 } else { 1 })
+}

@@ -1,0 +1,144 @@
+//! `palisade watch`: the daemon. Follows the configured sources, runs the pipeline,
+//! stores detections together with the checkpoints of the lines behind them, prints
+//! alerts and serves Prometheus metrics on loopback.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use palisade::detect::sigma::RuleSet;
+use palisade::detect::{Detection, DetectionState};
+use palisade::pipeline::Pipeline;
+use palisade::serve::metrics::Metrics;
+use palisade::sources::Line;
+use palisade::sources::file::{TailNotice, TailOptions, TailSpec, Tailer};
+use palisade::store::Store;
+
+use super::output::DetectionPrinter;
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// One JSON object per detection on stdout (state `fired`, later `closed`).
+    #[arg(long)]
+    pub json: bool,
+    /// Serve metrics on this address instead of the configured one.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Do not serve metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Stop after this long (for tests and trials), e.g. `30s`.
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub duration: Option<Duration>,
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    palisade::config::parse_duration(s).ok_or_else(|| format!("not a duration: {s:?} (try 30s)"))
+}
+
+pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i32> {
+    let Some(path) = config_path else {
+        bail!("watch needs a configuration with sources: palisade -c palisade.toml watch");
+    };
+    let config = super::load_config(Some(path))?;
+    if config.sources.is_empty() {
+        bail!("{}: no [[sources]] to watch", path.display());
+    }
+    let metrics = Arc::new(Metrics::new());
+    let _server = if config.metrics.enabled && !args.no_metrics {
+        let listen = args
+            .metrics_listen
+            .clone()
+            .unwrap_or(config.metrics.listen.clone());
+        let server = palisade::serve::http::spawn(&listen, &config.metrics, metrics.clone())
+            .with_context(|| format!("serving metrics on {listen}"))?;
+        tracing::info!(address = %server.local_addr(), "Serving metrics");
+        Some(server)
+    } else {
+        None
+    };
+    let rules = Arc::new(RuleSet::load(&config.rules).context("loading rules")?);
+    let mut pipeline = Pipeline::new(&config, rules, Some(metrics.clone()))?;
+    let mut store = Store::open(&config.store.path)
+        .with_context(|| format!("opening store {}", config.store.path.display()))?;
+    let checkpoints = store.load_checkpoints().context("loading checkpoints")?;
+    let specs = config
+        .sources
+        .iter()
+        .map(|s| TailSpec {
+            source: Arc::from(s.display_name()),
+            pattern: s.path.clone(),
+            max_line_bytes: s.max_line_bytes,
+        })
+        .collect();
+    let opts = TailOptions {
+        start_at_end: config.watch.start_at_end,
+        ..Default::default()
+    };
+    let mut tailer = Tailer::new(specs, checkpoints, opts);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .context("installing Ctrl-C handler")?;
+    tracing::info!(sources = config.sources.len(), "Watching");
+
+    let mut printer = DetectionPrinter::new(args.json, color);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut out: Vec<Detection> = Vec::new();
+    let mut pending: Vec<Detection> = Vec::new();
+    let started = Instant::now();
+    while !stop.load(Ordering::SeqCst) && args.duration.is_none_or(|d| started.elapsed() < d) {
+        let tick = Instant::now();
+        for notice in tailer.poll(&mut lines) {
+            log_notice(&notice, &metrics);
+        }
+        for line in lines.drain(..) {
+            let Some(idx) = pipeline.source_index(&line.source) else {
+                continue;
+            };
+            metrics.line_read(&line.source);
+            pipeline.process_line(idx, &line, &mut out);
+        }
+        pipeline.advance_to_clock(&mut out);
+        pending.append(&mut out);
+        // Checkpoints advance only together with the detections from those lines.
+        match store.commit_batch(&pending, &tailer.checkpoints()) {
+            Ok(()) => {
+                for d in pending.drain(..) {
+                    metrics.observe_detection(&d);
+                    if d.state == DetectionState::Fired || args.json {
+                        let _ = printer.print(&d);
+                    }
+                }
+                let _ = printer.flush();
+            }
+            Err(e) => {
+                metrics.store_error();
+                tracing::error!(error = %e, held = pending.len(), "Cannot store detections; holding them and retrying");
+            }
+        }
+        let elapsed = tick.elapsed();
+        if elapsed < config.watch.poll_interval {
+            std::thread::sleep(config.watch.poll_interval - elapsed);
+        }
+    }
+    pipeline.finish(&mut out);
+    pending.append(&mut out);
+    store
+        .commit_batch(&pending, &tailer.checkpoints())
+        .context("storing detections at shutdown")?;
+    tracing::info!("Stopped");
+    Ok(0)
+}
+
+fn log_notice(notice: &TailNotice, metrics: &Metrics) {
+    metrics.tail_notice(notice);
+    match notice {
+        TailNotice::Error { .. } => tracing::warn!(?notice, "Source problem"),
+        _ => tracing::info!(?notice, "Source change"),
+    }
+}

@@ -1,0 +1,218 @@
+//! The pipeline: one line in, detections out, the same code for `scan` and `watch`.
+//!
+//! ```text
+//!  Line ──► Parser ──► Event ──► allowlist ──► Classifier ──► Engine ──► Detection
+//!  (source)  (per source)         (skip)        (attack bits)  (Sigma + windows)
+//! ```
+//!
+//! The pipeline owns no I/O: `scan` feeds it lines from whole files, `watch` from the
+//! tailer; both hand the detections to the store and outputs. Event time (from the
+//! lines) is the only clock the engine sees; [`Pipeline::advance`] moves it.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use jiff::Timestamp;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::{Config, SourceConfig};
+use crate::detect::Detection;
+use crate::detect::classify::Classifier;
+use crate::detect::engine::Engine;
+use crate::detect::sigma::RuleSet;
+use crate::event::Event;
+use crate::parse::{self, FormatMonitor, Parser};
+use crate::serve::metrics::Metrics;
+use crate::sources::Line;
+
+/// Errors building a pipeline.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error("source {source_name:?}: {message}")]
+    Parser { source_name: String, message: String },
+}
+
+/// Counters for one source, reported at the end of a scan and exported as metrics.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceStats {
+    pub lines: u64,
+    pub events: u64,
+    pub failed: u64,
+    pub truncated: u64,
+    pub invalid_utf8: u64,
+    /// Parse failures by reason (`no_match`, `bad_ip`, …).
+    pub failed_by_reason: BTreeMap<&'static str, u64>,
+    /// Events whose client is allowlisted, left out of detection.
+    pub allowlisted: u64,
+}
+
+struct SourceRuntime {
+    name: Arc<str>,
+    parser: Box<dyn Parser>,
+    monitor: FormatMonitor,
+    stats: SourceStats,
+}
+
+/// Parsers, classifier and rule engine wired together.
+pub struct Pipeline {
+    sources: Vec<SourceRuntime>,
+    classifier: Classifier,
+    engine: Engine,
+    allowlist: Vec<IpNet>,
+    metrics: Option<Arc<Metrics>>,
+    events: Vec<Event>,
+    /// The latest event time seen: the engine's clock.
+    clock: Option<Timestamp>,
+}
+
+/// Always left out of detection: the host talking to itself.
+fn loopback() -> [IpNet; 2] {
+    ["127.0.0.0/8".parse().expect("constant"), "::1/128".parse().expect("constant")]
+}
+
+impl Pipeline {
+    /// A pipeline with the configuration's sources, network settings and rules.
+    pub fn new(
+        config: &Config,
+        rules: Arc<RuleSet>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Pipeline, PipelineError> {
+        let mut allowlist = loopback().to_vec();
+        allowlist.extend(config.network.allowlist.iter().copied());
+        let mut pipeline = Pipeline {
+            sources: Vec::new(),
+            classifier: Classifier::new(),
+            engine: Engine::new(rules, &config.detection),
+            allowlist,
+            metrics,
+            events: Vec::with_capacity(4),
+            clock: None,
+        };
+        for source in &config.sources {
+            pipeline.add_source(source, config)?;
+        }
+        Ok(pipeline)
+    }
+
+    /// Adds a source; returns the index to pass to [`Pipeline::process_line`].
+    pub fn add_source(
+        &mut self,
+        source: &SourceConfig,
+        config: &Config,
+    ) -> Result<usize, PipelineError> {
+        let parser = parse::build(source, &config.network).map_err(|e| PipelineError::Parser {
+            source_name: source.display_name().to_string(),
+            message: e.to_string(),
+        })?;
+        let name: Arc<str> = Arc::from(source.display_name());
+        let monitor = FormatMonitor::new(name.clone(), parser.format_name().to_string());
+        self.sources.push(SourceRuntime { name, parser, monitor, stats: SourceStats::default() });
+        Ok(self.sources.len() - 1)
+    }
+
+    /// The index of a source by name.
+    pub fn source_index(&self, name: &str) -> Option<usize> {
+        self.sources.iter().position(|s| &*s.name == name)
+    }
+
+    /// The configured name of source `idx`.
+    pub fn source_name(&self, idx: usize) -> &Arc<str> {
+        &self.sources[idx].name
+    }
+
+    /// Parses one line of source `idx` and runs its events through detection.
+    pub fn process_line(&mut self, idx: usize, line: &Line, out: &mut Vec<Detection>) {
+        let src = &mut self.sources[idx];
+        src.stats.lines += 1;
+        src.stats.truncated += u64::from(line.truncated);
+        src.stats.invalid_utf8 += u64::from(line.invalid_utf8);
+        let result = src.parser.parse(line, &mut self.events);
+        src.monitor.record(result.as_ref().err(), &line.text);
+        if let Err(e) = result {
+            src.stats.failed += 1;
+            *src.stats.failed_by_reason.entry(e.reason()).or_default() += 1;
+            if let Some(m) = &self.metrics {
+                m.parse_error(&src.name, e.reason());
+            }
+        }
+        self.drain_events(idx, out);
+    }
+
+    /// Releases entries a parser holds back (multi-line joining) for source `idx`.
+    pub fn flush_source(&mut self, idx: usize, out: &mut Vec<Detection>) {
+        self.sources[idx].parser.flush(&mut self.events);
+        self.drain_events(idx, out);
+    }
+
+    fn drain_events(&mut self, idx: usize, out: &mut Vec<Detection>) {
+        let mut events = std::mem::take(&mut self.events);
+        for mut ev in events.drain(..) {
+            self.sources[idx].stats.events += 1;
+            if self.clock.is_none_or(|c| ev.timestamp > c) {
+                self.clock = Some(ev.timestamp);
+            }
+            if self.is_allowlisted(ev.source_ip) {
+                self.sources[idx].stats.allowlisted += 1;
+                if let Some(m) = &self.metrics {
+                    m.allowlisted_event();
+                }
+                continue;
+            }
+            if ev.url_original.is_some() || ev.user_agent.is_some() {
+                self.classifier.classify(&mut ev);
+            }
+            if let Some(m) = &self.metrics {
+                m.observe_event(&ev);
+            }
+            self.engine.process(&ev, out);
+        }
+        self.events = events;
+    }
+
+    fn is_allowlisted(&self, ip: Option<IpAddr>) -> bool {
+        ip.is_some_and(|ip| self.allowlist.iter().any(|n| n.contains(&ip)))
+    }
+
+    /// Moves the engine's clock to `now` (event time), closing finished episodes.
+    pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Detection>) {
+        self.engine.advance(now, out);
+    }
+
+    /// Moves the engine's clock to the latest event time seen so far.
+    pub fn advance_to_clock(&mut self, out: &mut Vec<Detection>) {
+        if let Some(now) = self.clock {
+            self.engine.advance(now, out);
+        }
+    }
+
+    /// End of input: flushes every parser and closes every open detection.
+    pub fn finish(&mut self, out: &mut Vec<Detection>) {
+        for idx in 0..self.sources.len() {
+            self.flush_source(idx, out);
+        }
+        self.engine.finish(out);
+    }
+
+    /// The latest event time seen.
+    pub fn clock(&self) -> Option<Timestamp> {
+        self.clock
+    }
+
+    /// Per-source counters, by source name.
+    pub fn source_stats(&self) -> Vec<(Arc<str>, SourceStats)> {
+        self.sources.iter().map(|s| (s.name.clone(), s.stats.clone())).collect()
+    }
+
+    /// The rule engine (for stats and explanations).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The classifier (for `rules test`).
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+}
