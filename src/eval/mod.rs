@@ -122,12 +122,21 @@ pub enum EvalError {
     },
 }
 
-/// The corpus directory: `$PALISADE_CORPUS`, else `<repo>/../shared/corpus`.
+/// The corpus directory: `$PALISADE_CORPUS`, else `<repo>/../shared/corpus`. A git
+/// worktree nested deeper than the main checkout finds the same folder by walking up
+/// (`<repo>/../../shared/corpus`, ...); if none exists the first candidate is returned so
+/// the error names it.
 pub fn corpus_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(CORPUS_ENV) {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let default = repo.join("../shared/corpus");
+    repo.ancestors()
+        .skip(1)
+        .map(|a| a.join("shared/corpus"))
+        .find(|c| c.join("crs").is_dir())
+        .unwrap_or(default)
 }
 
 /// Checks that `corpus` looks like the shared corpus, with an error that says how to fix it.

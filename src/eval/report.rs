@@ -40,7 +40,10 @@ pub struct LevelCheck {
     pub family: String,
     pub ours: String,
     pub readme: String,
+    /// Exact match, no `?` rules.
     pub matches: bool,
+    /// No known level exceeds the README and the `?` rules fill exactly the gaps.
+    pub consistent: bool,
 }
 
 /// One judge's numbers.
@@ -210,7 +213,11 @@ impl EvalReport {
             "match",
         ]);
         for c in &self.level_check {
-            let m = if c.matches { "yes" } else { "NO" };
+            let m = match (c.matches, c.consistent) {
+                (true, _) => "yes",
+                (false, true) => "gaps = PL? rules",
+                (false, false) => "NO",
+            };
             table.add_row(vec![
                 c.family.clone(),
                 c.ours.clone(),
