@@ -143,3 +143,28 @@ fn rule_level_table_agrees_with_the_readme_per_family() {
         .collect();
     assert_eq!(exact, ["941 XSS", "930 LFI", "913 scanner"]);
 }
+
+#[test]
+fn report_shows_the_judge_and_the_runbook_side_by_side() {
+    // A closure is a judge: the CLI wires the real pipeline the same way.
+    let mut judge = |line: &str| {
+        let hit = line.to_ascii_lowercase().contains("%27");
+        eval::Verdict {
+            classes: if hit { vec!["sqli".into()] } else { vec![] },
+            explanation: None,
+        }
+    };
+    let report = eval::run(&corpus(), &mut judge, &EvalOptions::default()).expect("eval runs");
+    let baseline = report.baseline.as_ref().expect("baseline runs by default");
+    assert_eq!(report.subject.crs_recall.len(), baseline.crs_recall.len());
+    assert_eq!(report.subject.payloads.len(), baseline.payloads.len());
+    let text = report.render_text();
+    assert!(
+        text.contains("palisade: cases") && text.contains("runbook grep: cases"),
+        "{text}"
+    );
+    assert!(
+        report.subject.misses.is_empty(),
+        "misses only with --misses"
+    );
+}

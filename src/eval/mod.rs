@@ -53,6 +53,14 @@ pub trait Judge {
     }
 }
 
+/// Any closure from a line to a verdict is a judge (named "palisade" in the report), so the
+/// CLI can wire the pipeline without a wrapper type.
+impl<F: FnMut(&str) -> Verdict> Judge for F {
+    fn judge(&mut self, line: &str) -> Verdict {
+        self(line)
+    }
+}
+
 /// A judge's answer for one line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Verdict {
