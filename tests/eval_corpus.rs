@@ -141,7 +141,11 @@ fn rule_level_table_agrees_with_the_readme_per_family() {
         .filter(|c| c.matches)
         .map(|c| c.family.as_str())
         .collect();
-    assert_eq!(exact, ["941 XSS", "930 LFI", "913 scanner"]);
+    assert_eq!(
+        exact.len(),
+        5,
+        "every family matches the README exactly: {exact:?}"
+    );
 }
 
 #[test]

@@ -264,9 +264,14 @@ pub fn rule_levels() -> Result<BTreeMap<u32, String>, EvalError> {
             line,
             reason: reason.into(),
         };
-        let [id, level] = fields[..] else {
-            return Err(bad("expected 2 tab-separated fields"));
+        let [id, level, basis] = fields[..] else {
+            return Err(bad(
+                "expected 3 tab-separated fields: rule_id, paranoia_level, basis",
+            ));
         };
+        if !matches!(basis, "rule-file" | "recall" | "derived") {
+            return Err(bad("basis must be rule-file, recall or derived"));
+        }
         let id: u32 = id.parse().map_err(|_| bad("rule id is not a number"))?;
         if !matches!(level, "1" | "2" | "3" | "4" | "?") {
             return Err(bad("paranoia level must be 1-4 or ?"));
