@@ -710,6 +710,33 @@ tests:
         assert!(line.contains("\"http://x/\\x22q\\x22\""), "{line}");
     }
 
+    fn observable(uri: &str, data: Option<&str>) -> bool {
+        let mut headers = BTreeMap::new();
+        headers.insert(
+            "User-Agent".to_string(),
+            Value::String(DEFAULT_AGENT.into()),
+        );
+        let data = data.map(|d| Value::String(d.into()));
+        is_observable(&FtwInput {
+            uri: Some(uri.into()),
+            headers,
+            data,
+            ..FtwInput::default()
+        })
+    }
+
+    #[test]
+    fn a_plain_path_in_front_of_a_body_is_routing_not_payload() {
+        assert!(!observable("/post/foo", Some("a=<script>")));
+        assert!(!observable("/webhook/adyen", Some("sig=x")));
+        assert!(
+            observable("/post/foo/9'union+all/bar", Some("a=1")),
+            "payload in the path"
+        );
+        assert!(observable("/@fs/etc/passwd", None), "path-only LFI case");
+        assert!(!observable("/get", None), "nothing in the log but defaults");
+    }
+
     #[test]
     fn a_json_body_is_not_moved() {
         let yaml = SAMPLE.replace("application/x-www-form-urlencoded", "application/json");

@@ -270,7 +270,7 @@ impl EvalReport {
 
     fn render_negatives(&self) -> String {
         let judges = self.judges();
-        let mut head = vec!["family", "benign", "attack-like"];
+        let mut head = vec!["family", "benign", "attack-like", "FP target"];
         let cols: Vec<String> = judges
             .iter()
             .flat_map(|j| {
@@ -287,6 +287,7 @@ impl EvalReport {
                 row.family.clone(),
                 row.benign.to_string(),
                 row.attack_like.to_string(),
+                fp_target(&row.family).into(),
             ];
             for j in &judges {
                 let r = &j.crs_negatives[i];
@@ -339,7 +340,8 @@ impl EvalReport {
             table.add_row(cells);
         }
         format!(
-            "\nPayload lists as `GET /search?q=<payload>` (traversal also as the path).\n{table}\n"
+            "\nPayload lists as `GET /search?q=<payload>` (traversal also as the path; `{{FILE}}` = \
+             etc/passwd). Target: recall >= 95% per list and encoding.\n{table}\n"
         )
     }
 
@@ -361,7 +363,10 @@ impl EvalReport {
                 format!("{:.1} per 10k", r.per_10k),
             ]);
         }
-        format!("\nFalse positives on benign inputs.\n{table}\n")
+        format!(
+            "\nFalse positives on benign inputs. Target: libinjection list <= 3% (libinjection \
+             itself flags about 5%).\n{table}\n"
+        )
     }
 
     fn render_fail2ban(&self) -> String {
@@ -410,6 +415,16 @@ impl EvalReport {
             }
         }
         s
+    }
+}
+
+/// The issue's false-positive budget on benign CRS negatives, per family.
+fn fp_target(family: &str) -> &'static str {
+    match family.split(' ').next() {
+        Some("942") | Some("930") => "0",
+        Some("941") => "<= 2",
+        Some("932") => "<= 3",
+        _ => "-",
     }
 }
 
