@@ -500,6 +500,7 @@ impl CrsSet {
         }
         row.rules_observable = rules_obs.len();
         row.rules_detected = rules_hit.len();
+        row.rules_undetected = rules_obs.difference(&rules_hit).copied().collect();
         row
     }
 

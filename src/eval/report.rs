@@ -83,6 +83,8 @@ pub struct RecallRow {
     /// Rules with at least one observable case / rules detected at least once.
     pub rules_observable: usize,
     pub rules_detected: usize,
+    /// Rules with observable cases that were never detected, for a developer to study.
+    pub rules_undetected: Vec<u32>,
     /// Secondary figure: form bodies and cookies moved into the query string.
     pub moved_observable: usize,
     pub moved_detected: usize,
@@ -260,11 +262,27 @@ impl EvalReport {
             }
             table.add_row(cells);
         }
+        let mut table = format!("{table}\n");
+        for row in self
+            .subject
+            .crs_recall
+            .iter()
+            .filter(|r| !r.rules_undetected.is_empty())
+        {
+            let ids: Vec<String> = row.rules_undetected.iter().map(u32::to_string).collect();
+            table.push_str(&format!(
+                "  {} never detected ({} PL{}): {}\n",
+                self.subject.judge,
+                row.family,
+                row.paranoia,
+                ids.join(" ")
+            ));
+        }
         format!(
             "\nCRS attack cases (expect_ids), detected / observable, per family and paranoia \
              level (PL `?` = rule level not established). rules = rules detected at least once \
              / rules with observable cases. *moved = secondary figure with form bodies and \
-             cookies moved into the query string.\n{table}\n"
+             cookies moved into the query string.\n{table}"
         )
     }
 
