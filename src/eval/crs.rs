@@ -206,8 +206,9 @@ fn body(input: &FtwInput) -> String {
 }
 
 /// Whether the request leaves its payload in the access log: a query string, a path that
-/// is not a plain endpoint, a non-default User-Agent, or a Referer. A plain path in front
-/// of a request body is routing, not payload.
+/// is not a plain endpoint, a non-default User-Agent, or a Referer. A plain path (letters,
+/// digits, `/_.-`) in front of a body, a Cookie or an unusual header is routing; the
+/// payload is in the part the log does not keep.
 fn is_observable(input: &FtwInput) -> bool {
     let uri = input.uri.as_deref().unwrap_or("/");
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
@@ -220,7 +221,30 @@ fn is_observable(input: &FtwInput) -> bool {
     let plain = path
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
-    !DEFAULT_PATHS.contains(&path) && (body(input).is_empty() || !plain)
+    !DEFAULT_PATHS.contains(&path) && (!plain || !carries_unlogged_payload(input))
+}
+
+/// Headers every test sends, which carry no payload.
+const ROUTINE_HEADERS: [&str; 10] = [
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "content-type",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+];
+
+/// A body, a Cookie, or a header outside the routine ones: parts the access log drops.
+fn carries_unlogged_payload(input: &FtwInput) -> bool {
+    let unusual_header = input.headers.keys().any(|k| {
+        let k = k.to_ascii_lowercase();
+        k != "referer" && !ROUTINE_HEADERS.contains(&k.as_str())
+    });
+    !body(input).is_empty() || unusual_header
 }
 
 /// The request with a form body and cookies appended to the query string, minimally
@@ -736,6 +760,18 @@ tests:
         );
         assert!(observable("/@fs/etc/passwd", None), "path-only LFI case");
         assert!(!observable("/get", None), "nothing in the log but defaults");
+        let mut headers = BTreeMap::new();
+        headers.insert(
+            "User-Agent".to_string(),
+            Value::String(DEFAULT_AGENT.into()),
+        );
+        headers.insert("Cookie".to_string(), Value::String("a=<script>".into()));
+        let input = FtwInput {
+            uri: Some("/get/baz".into()),
+            headers,
+            ..FtwInput::default()
+        };
+        assert!(!is_observable(&input), "cookie payload behind a plain path");
     }
 
     #[test]
