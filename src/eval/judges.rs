@@ -10,7 +10,9 @@ use regex::Regex;
 
 use super::{Judge, Verdict};
 
-/// The baseline's patterns: (class, `grep -iE` pattern, where it comes from).
+/// The baseline's patterns: (class, `grep -iE` pattern, where it comes from: `runbook` =
+/// the reference runbook's own pattern, `cron-like` = our stand-in for the one-liners such
+/// cron scripts add).
 pub const RUNBOOK_PATTERNS: [(&str, &str, &str); 5] = [
     ("sqli", r"union select|drop table|exec", "runbook"),
     ("xss", r"script|alert", "runbook"),
@@ -35,6 +37,9 @@ pub struct RunbookJudge {
 }
 
 impl RunbookJudge {
+    /// The name shown in reports.
+    pub const NAME: &'static str = "runbook grep";
+
     /// Compiles the [`RUNBOOK_PATTERNS`].
     pub fn new() -> RunbookJudge {
         let patterns = RUNBOOK_PATTERNS
@@ -71,7 +76,7 @@ impl Judge for RunbookJudge {
     }
 
     fn name(&self) -> &str {
-        "runbook grep"
+        Self::NAME
     }
 }
 

@@ -177,6 +177,7 @@ impl EvalReport {
     pub fn render_text(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!("Corpus: {}\n", self.corpus));
+        out.push_str(&render_runbook_patterns(&self.judges()));
         out.push_str(&self.render_crs_totals());
         out.push_str(&self.render_recall());
         out.push_str(&self.render_negatives());
@@ -434,6 +435,21 @@ impl EvalReport {
         }
         s
     }
+}
+
+/// The baseline's exact patterns, so nobody has to guess what "the runbook" ran.
+fn render_runbook_patterns(judges: &[&Scores]) -> String {
+    if !judges.iter().any(|j| j.judge == super::RunbookJudge::NAME) {
+        return String::new();
+    }
+    let mut s = format!(
+        "{} = grep -iE over whole lines:\n",
+        super::RunbookJudge::NAME
+    );
+    for (class, pattern, origin) in super::judges::RUNBOOK_PATTERNS {
+        s.push_str(&format!("  {class:<10} {pattern}   ({origin})\n"));
+    }
+    s
 }
 
 /// The false-positive budget on benign CRS negatives, per family.
