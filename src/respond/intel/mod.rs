@@ -1,1 +1,1 @@
-//! Intel.
+//! Threat intelligence.
