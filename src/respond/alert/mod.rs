@@ -74,6 +74,11 @@ pub struct Alert {
     pub samples: Vec<String>,
     /// What palisade did: `banned 1h`, `alert only`, `simulated ban`, …
     pub decision: String,
+    /// True when this alert was already sent on its own and is repeated in a digest
+    /// only so the digest lists every key of its window; receivers must not count it
+    /// as new.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recap: bool,
 }
 
 impl Alert {
@@ -107,6 +112,7 @@ impl Alert {
             last_seen: detection.last_seen,
             samples: samples.iter().take(max_samples).map(sample_line).collect(),
             decision: non_empty(decision, "alert only"),
+            recap: false,
         }
     }
 

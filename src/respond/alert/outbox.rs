@@ -395,9 +395,16 @@ impl DeliveryLoop {
             return fresh.to_vec();
         }
         let mut rules: Vec<&str> = fresh.iter().map(|a| a.rule_id.as_str()).collect();
+        rules.sort_unstable();
         rules.dedup();
-        let mut batch: Vec<Alert> =
-            rules.iter().filter_map(|r| self.openers.get(*r).cloned()).collect();
+        let mut batch: Vec<Alert> = rules
+            .iter()
+            .filter_map(|r| self.openers.get(*r).cloned())
+            .map(|mut a| {
+                a.recap = true;
+                a
+            })
+            .collect();
         batch.retain(|o| !fresh.iter().any(|f| f.idempotency_key == o.idempotency_key));
         batch.extend_from_slice(fresh);
         batch
@@ -416,7 +423,7 @@ impl DeliveryLoop {
                 self.openers.remove(&a.rule_id);
             }
         }
-        if let [single] = fresh {
+        if let ([single], false) = (fresh, recapped) {
             self.openers.entry(single.rule_id.clone()).or_insert_with(|| single.clone());
         }
         self.attempt = 0;
@@ -492,6 +499,7 @@ pub(crate) mod tests {
             last_seen: t,
             samples: vec![],
             decision: "banned 1h".into(),
+            recap: false,
         }
     }
 
