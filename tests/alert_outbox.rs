@@ -66,11 +66,18 @@ impl Sink for MockSink {
             let now = Instant::now();
             let down = self.down_until.lock().unwrap().is_some_and(|t| now < t);
             let result = if down {
-                Err(SendError { status: Some(503), ..SendError::transient("down") })
+                Err(SendError {
+                    status: Some(503),
+                    ..SendError::transient("down")
+                })
             } else {
                 self.script.lock().unwrap().pop_front().map_or(Ok(()), Err)
             };
-            let post = Post { at: now, batch: batch.to_vec(), ok: result.is_ok() };
+            let post = Post {
+                at: now,
+                batch: batch.to_vec(),
+                ok: result.is_ok(),
+            };
             self.posts.lock().unwrap().push(post);
             result
         })
@@ -105,7 +112,12 @@ fn ip(i: u64) -> String {
 
 fn open(dir: &tempfile::TempDir, sinks: &[Arc<MockSink>]) -> Outbox {
     let sinks: Vec<Arc<dyn Sink>> = sinks.iter().map(|s| s.clone() as Arc<dyn Sink>).collect();
-    Outbox::open(&dir.path().join("palisade.db"), sinks, OutboxConfig::default()).unwrap()
+    Outbox::open(
+        &dir.path().join("palisade.db"),
+        sinks,
+        OutboxConfig::default(),
+    )
+    .unwrap()
 }
 
 /// Field case 47: one rule bans 300 distinct IPs within 60 s; Slack and email each
@@ -124,14 +136,32 @@ async fn ban_storm_does_not_flood_each_channel() {
 
     for sink in [&slack, &email] {
         let posts = sink.ok_posts();
-        let in_window = posts.iter().filter(|p| p.at - start <= Duration::from_secs(300)).count();
-        assert!(in_window <= 3, "{}: {in_window} messages in the first 5 min", sink.name);
+        let in_window = posts
+            .iter()
+            .filter(|p| p.at - start <= Duration::from_secs(300))
+            .count();
+        assert!(
+            in_window <= 3,
+            "{}: {in_window} messages in the first 5 min",
+            sink.name
+        );
         assert_eq!(posts[0].batch.len(), 1, "first ban goes out alone");
-        assert!(posts[0].at - start < Duration::from_secs(1), "first ban is immediate");
+        assert!(
+            posts[0].at - start < Duration::from_secs(1),
+            "first ban is immediate"
+        );
         let digest = posts.last().unwrap();
-        let listed: std::collections::HashSet<&str> =
-            digest.batch.iter().map(|a| a.ip.as_deref().unwrap()).collect();
-        assert_eq!(listed.len(), 300, "{}: digest lists every banned IP", sink.name);
+        let listed: std::collections::HashSet<&str> = digest
+            .batch
+            .iter()
+            .map(|a| a.ip.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            listed.len(),
+            300,
+            "{}: digest lists every banned IP",
+            sink.name
+        );
         assert_eq!(sink.delivered().len(), 300);
         assert!(sink.delivered().values().all(|&n| n == 1));
     }
@@ -148,20 +178,35 @@ async fn slack_429_is_honoured_and_nothing_is_lost() {
         retry_after: Some(Duration::from_secs(3)),
         ..SendError::transient("slack answered HTTP 429")
     };
-    slack.script.lock().unwrap().extend([too_many.clone(), too_many]);
-    let outbox = open(&dir, &[slack.clone()]);
+    slack
+        .script
+        .lock()
+        .unwrap()
+        .extend([too_many.clone(), too_many]);
+    let outbox = open(&dir, std::slice::from_ref(&slack));
     for i in 0..20 {
-        outbox.enqueue(&alert(&format!("rule-{i}"), &ip(i), i)).unwrap();
+        outbox
+            .enqueue(&alert(&format!("rule-{i}"), &ip(i), i))
+            .unwrap();
         sleep(Duration::from_millis(50)).await;
     }
     sleep(Duration::from_secs(60)).await;
 
     let posts = slack.posts();
-    assert!(posts[1].at - posts[0].at >= Duration::from_secs(3), "first retry waits Retry-After");
+    assert!(
+        posts[1].at - posts[0].at >= Duration::from_secs(3),
+        "first retry waits Retry-After"
+    );
     for pair in posts.windows(2) {
-        assert!(pair[1].at - pair[0].at >= Duration::from_secs(1), "more than 1 post/s");
+        assert!(
+            pair[1].at - pair[0].at >= Duration::from_secs(1),
+            "more than 1 post/s"
+        );
     }
-    assert!(posts.iter().any(|p| p.batch.len() > 10), "backlog merged into one digest");
+    assert!(
+        posts.iter().any(|p| p.batch.len() > 10),
+        "backlog merged into one digest"
+    );
     assert_eq!(slack.delivered().len(), 20, "no alert lost");
     let c = outbox.counters_of("slack").unwrap();
     assert_eq!(c.errors.get("429"), Some(&2));
@@ -198,13 +243,23 @@ async fn sink_outage_delays_only_itself_and_loses_nothing() {
     assert!(healthy.iter().all(|p| p.ok), "healthy sink never failed");
     // Digests on the healthy sink leave when their window ends, not after the outage.
     let digest_at = healthy.iter().find(|p| p.batch.len() > 1).unwrap().at - start;
-    assert!(digest_at <= Duration::from_secs(302), "digest late: {digest_at:?}");
+    assert!(
+        digest_at <= Duration::from_secs(302),
+        "digest late: {digest_at:?}"
+    );
     for sink in [&slack, &hook] {
         let got = sink.delivered();
         assert_eq!(got.len(), n as usize, "{} lost alerts", sink.name);
-        assert!(got.values().all(|&c| c == 1), "{} got duplicates", sink.name);
+        assert!(
+            got.values().all(|&c| c == 1),
+            "{} got duplicates",
+            sink.name
+        );
     }
-    assert!(hook.posts().iter().any(|p| !p.ok), "the outage was exercised");
+    assert!(
+        hook.posts().iter().any(|p| !p.ok),
+        "the outage was exercised"
+    );
     assert!(outbox.counters_of("webhook").unwrap().errors["503"] >= 1);
 }
 
@@ -214,7 +269,7 @@ async fn sink_outage_delays_only_itself_and_loses_nothing() {
 async fn restart_resends_only_undelivered_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let slack = MockSink::new("slack");
-    let outbox = open(&dir, &[slack.clone()]);
+    let outbox = open(&dir, std::slice::from_ref(&slack));
     let first = alert("r1", &ip(1), 1);
     outbox.enqueue(&first).unwrap();
     sleep(Duration::from_secs(2)).await;
@@ -227,9 +282,17 @@ async fn restart_resends_only_undelivered_alerts() {
     outbox.shutdown().await;
 
     let slack2 = MockSink::new("slack");
-    let outbox = open(&dir, &[slack2.clone()]);
-    assert_eq!(outbox.enqueue(&first).unwrap(), 0, "re-announced alert is refused");
-    assert_eq!(outbox.enqueue(&second).unwrap(), 0, "queued alert is not queued twice");
+    let outbox = open(&dir, std::slice::from_ref(&slack2));
+    assert_eq!(
+        outbox.enqueue(&first).unwrap(),
+        0,
+        "re-announced alert is refused"
+    );
+    assert_eq!(
+        outbox.enqueue(&second).unwrap(),
+        0,
+        "queued alert is not queued twice"
+    );
     sleep(Duration::from_secs(5)).await;
     let got = slack2.delivered();
     assert_eq!(got.len(), 1);

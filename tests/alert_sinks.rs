@@ -15,10 +15,19 @@ use palisade::respond::alert::webhook::WebhookSink;
 use palisade::respond::alert::{Alert, Outbox, OutboxConfig, Sink};
 use support::Reply;
 
-fn detection(rule_id: &str, description: &str, user: Option<&str>, host: Option<&str>) -> Detection {
-    let mut ev = Event::new(Arc::from("nginx"), 0, format!(
-        "203.0.113.9 - - [12/May/2024:03:41:07 +0000] \"POST /login?user=amy&password=hunter2 HTTP/1.1\" 401 12 rule={rule_id}"
-    ));
+fn detection(
+    rule_id: &str,
+    description: &str,
+    user: Option<&str>,
+    host: Option<&str>,
+) -> Detection {
+    let mut ev = Event::new(
+        Arc::from("nginx"),
+        0,
+        format!(
+            "203.0.113.9 - - [12/May/2024:03:41:07 +0000] \"POST /login?user=amy&password=hunter2 HTTP/1.1\" 401 12 rule={rule_id}"
+        ),
+    );
     ev.source_ip = Some("203.0.113.9".parse().unwrap());
     ev.user_name = user.map(Into::into);
     if let Some(h) = host {
@@ -69,7 +78,10 @@ async fn alerts_missing_fields_are_still_sent_once_each() {
     let db = dir.path().join("palisade.db");
     let sinks = || -> Vec<Arc<dyn Sink>> {
         vec![
-            Arc::new(SlackSink::new(standin.url("/slack"), Duration::from_secs(5))),
+            Arc::new(SlackSink::new(
+                standin.url("/slack"),
+                Duration::from_secs(5),
+            )),
             Arc::new(
                 WebhookSink::new("webhook", standin.url("/hook"), Duration::from_secs(5))
                     .with_secret("hook-secret")
@@ -78,9 +90,17 @@ async fn alerts_missing_fields_are_still_sent_once_each() {
         ]
     };
     let alerts = [
-        Alert::from_detection(&detection("a", "Many failed logins", Some("amy"), Some("shop")), "banned 1h", 5),
+        Alert::from_detection(
+            &detection("a", "Many failed logins", Some("amy"), Some("shop")),
+            "banned 1h",
+            5,
+        ),
         Alert::from_detection(&detection("b", "", None, Some("shop")), "alert only", 5),
-        Alert::from_detection(&detection("c", "Many failed logins", Some("bob"), None), "simulated ban", 5),
+        Alert::from_detection(
+            &detection("c", "Many failed logins", Some("bob"), None),
+            "simulated ban",
+            5,
+        ),
     ];
     let outbox = Outbox::open(&db, sinks(), fast()).unwrap();
     for a in &alerts {
@@ -93,16 +113,28 @@ async fn alerts_missing_fields_are_still_sent_once_each() {
     let slack: Vec<_> = got.iter().filter(|r| r.path == "/slack").collect();
     let hook: Vec<_> = got.iter().filter(|r| r.path == "/hook").collect();
     assert_eq!((slack.len(), hook.len()), (3, 3));
-    assert_eq!(standin.with(|s| s.bad_signatures), 0, "HMAC signature verified");
+    assert_eq!(
+        standin.with(|s| s.bad_signatures),
+        0,
+        "HMAC signature verified"
+    );
     assert_eq!(hook[0].headers["x-team"], "ops");
     let slack_text = String::from_utf8_lossy(&slack[1].body);
     assert!(slack_text.contains("(no description)") && slack_text.contains("(unknown user)"));
     assert!(String::from_utf8_lossy(&hook[2].body).contains("(unknown host)"));
-    assert!(!got.iter().any(|r| String::from_utf8_lossy(&r.body).contains("hunter2")), "password leaked");
+    assert!(
+        !got.iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("hunter2")),
+        "password leaked"
+    );
     outbox.shutdown().await;
 
     let outbox = Outbox::open(&db, sinks(), fast()).unwrap();
-    assert_eq!(outbox.enqueue(&alerts[0]).unwrap(), 0, "restart re-announces nothing");
+    assert_eq!(
+        outbox.enqueue(&alerts[0]).unwrap(),
+        0,
+        "restart re-announces nothing"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(standin.received().len(), 6);
 }
@@ -124,7 +156,9 @@ async fn webhook_signed_with_wrong_secret_is_rejected() {
 #[tokio::test]
 async fn slack_429_reports_retry_after() {
     let standin = support::start().await;
-    standin.push(Reply::TooMany { retry_after_secs: 3 });
+    standin.push(Reply::TooMany {
+        retry_after_secs: 3,
+    });
     standin.push(Reply::Status(500));
     let sink = SlackSink::new(standin.url("/slack"), Duration::from_secs(5));
     let a = Alert::from_detection(&detection("a", "d", None, None), "alert only", 5);
@@ -154,7 +188,11 @@ async fn hanging_webhook_times_out_transiently() {
 #[tokio::test]
 async fn alertmanager_receives_v2_alert_array() {
     let standin = support::start().await;
-    let sink = AlertmanagerSink::new(&standin.url(""), "http://127.0.0.1:9900/", Duration::from_secs(5));
+    let sink = AlertmanagerSink::new(
+        &standin.url(""),
+        "http://127.0.0.1:9900/",
+        Duration::from_secs(5),
+    );
     let batch = [
         Alert::from_detection(&detection("a", "d", None, None), "banned 1h", 5),
         Alert::from_detection(&detection("b", "d", None, None), "banned 1h", 5),
@@ -191,21 +229,40 @@ fn smtp_config(port: u16, timeout: Duration) -> EmailConfig {
 #[tokio::test]
 async fn slow_smtp_data_is_retried_not_dropped_and_slack_is_not_delayed() {
     let standin = support::start().await;
-    for (timeout, attempts) in [(Duration::from_secs(3), 1usize), (Duration::from_secs(1), 2)] {
+    for (timeout, attempts) in [
+        (Duration::from_secs(3), 1usize),
+        (Duration::from_secs(1), 2),
+    ] {
         let smtp = support::start_smtp(Duration::from_millis(1500), 1).await;
         let dir = tempfile::tempdir().unwrap();
         let before = standin.received().len();
         let sinks: Vec<Arc<dyn Sink>> = vec![
             Arc::new(EmailSink::new(smtp_config(smtp.addr.port(), timeout)).unwrap()),
-            Arc::new(SlackSink::new(standin.url("/slack"), Duration::from_secs(5))),
+            Arc::new(SlackSink::new(
+                standin.url("/slack"),
+                Duration::from_secs(5),
+            )),
         ];
         let outbox = Outbox::open(&dir.path().join("p.db"), sinks, fast()).unwrap();
         let start = std::time::Instant::now();
-        outbox.enqueue(&Alert::from_detection(&detection("a", "d", None, None), "banned 1h", 5)).unwrap();
+        outbox
+            .enqueue(&Alert::from_detection(
+                &detection("a", "d", None, None),
+                "banned 1h",
+                5,
+            ))
+            .unwrap();
         wait_for(|| standin.received().len() > before, Duration::from_secs(5)).await;
-        assert!(start.elapsed() < Duration::from_secs(1), "slack waited for SMTP");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "slack waited for SMTP"
+        );
 
-        wait_for(|| outbox.counters_of("email").unwrap().sent == 1, Duration::from_secs(15)).await;
+        wait_for(
+            || outbox.counters_of("email").unwrap().sent == 1,
+            Duration::from_secs(15),
+        )
+        .await;
         let c = outbox.counters_of("email").unwrap();
         assert_eq!(c.sent, 1, "timeout {timeout:?}: mail not delivered: {c:?}");
         assert_eq!(*smtp.data_commands.lock().unwrap(), attempts);
@@ -222,6 +279,9 @@ fn smtp_port_tls_mismatch_fails_config_check() {
     let mut cfg = smtp_config(587, Duration::from_secs(30));
     cfg.host = "smtp.example.test".into();
     cfg.tls = SmtpTls::Implicit;
-    let err = EmailSink::new(cfg).err().expect("mismatch rejected").to_string();
+    let err = EmailSink::new(cfg)
+        .err()
+        .expect("mismatch rejected")
+        .to_string();
     assert!(err.contains("587") && err.contains("implicit"), "{err}");
 }

@@ -34,13 +34,21 @@ async fn score_is_fetched_with_key_header_and_then_cached() {
     let (standin, intel) = client(100, Duration::from_millis(400)).await;
     assert_eq!(intel.check(ip("198.51.100.7")).await.unwrap(), 87);
     assert_eq!(intel.check(ip("198.51.100.7")).await.unwrap(), 87);
-    assert_eq!(standin.received().len(), 1, "second check served from cache");
+    assert_eq!(
+        standin.received().len(),
+        1,
+        "second check served from cache"
+    );
     let q = standin.received()[0].headers.clone();
     assert_eq!(q["key"], "test-key");
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     standin.with(|s| s.score = 3);
-    assert_eq!(intel.check(ip("198.51.100.7")).await.unwrap(), 3, "stale entry refetched");
+    assert_eq!(
+        intel.check(ip("198.51.100.7")).await.unwrap(),
+        3,
+        "stale entry refetched"
+    );
     assert_eq!(standin.received().len(), 2);
 }
 
@@ -50,18 +58,33 @@ async fn daily_quota_stops_calls() {
     intel.check(ip("192.0.2.1")).await.unwrap();
     intel.check(ip("192.0.2.2")).await.unwrap();
     for _ in 0..3 {
-        assert_eq!(intel.check(ip("192.0.2.3")).await, Err(IntelError::QuotaExhausted(2)));
+        assert_eq!(
+            intel.check(ip("192.0.2.3")).await,
+            Err(IntelError::QuotaExhausted(2))
+        );
     }
     assert_eq!(standin.received().len(), 2, "no call past the quota");
-    assert_eq!(intel.check(ip("192.0.2.1")).await.unwrap(), 87, "cache still answers");
+    assert_eq!(
+        intel.check(ip("192.0.2.1")).await.unwrap(),
+        87,
+        "cache still answers"
+    );
 }
 
 #[tokio::test]
 async fn rate_limit_429_pauses_calls_for_retry_after() {
     let (standin, intel) = client(100, Duration::from_secs(3600)).await;
-    standin.push(Reply::TooMany { retry_after_secs: 1 });
-    assert!(matches!(intel.check(ip("192.0.2.9")).await, Err(IntelError::RateLimited(_))));
-    assert!(matches!(intel.check(ip("192.0.2.9")).await, Err(IntelError::RateLimited(_))));
+    standin.push(Reply::TooMany {
+        retry_after_secs: 1,
+    });
+    assert!(matches!(
+        intel.check(ip("192.0.2.9")).await,
+        Err(IntelError::RateLimited(_))
+    ));
+    assert!(matches!(
+        intel.check(ip("192.0.2.9")).await,
+        Err(IntelError::RateLimited(_))
+    ));
     assert_eq!(standin.received().len(), 1, "paused while Retry-After runs");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(intel.check(ip("192.0.2.9")).await.unwrap(), 87);
@@ -71,8 +94,15 @@ async fn rate_limit_429_pauses_calls_for_retry_after() {
 async fn remaining_zero_header_pauses_further_calls() {
     let (standin, intel) = client(100, Duration::from_secs(3600)).await;
     standin.with(|s| s.rate_headers = vec![("x-ratelimit-remaining".into(), "0".into())]);
-    assert_eq!(intel.check(ip("192.0.2.10")).await.unwrap(), 87, "this answer still counts");
-    assert!(matches!(intel.check(ip("192.0.2.11")).await, Err(IntelError::RateLimited(_))));
+    assert_eq!(
+        intel.check(ip("192.0.2.10")).await.unwrap(),
+        87,
+        "this answer still counts"
+    );
+    assert!(matches!(
+        intel.check(ip("192.0.2.11")).await,
+        Err(IntelError::RateLimited(_))
+    ));
     assert_eq!(standin.received().len(), 1);
 }
 
@@ -88,5 +118,8 @@ async fn wrong_key_is_an_http_error() {
         daily_quota: 10,
         timeout: Duration::from_secs(5),
     });
-    assert_eq!(intel.check(ip("192.0.2.1")).await, Err(IntelError::Http(401)));
+    assert_eq!(
+        intel.check(ip("192.0.2.1")).await,
+        Err(IntelError::Http(401))
+    );
 }

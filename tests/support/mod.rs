@@ -22,7 +22,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 pub enum Reply {
     Ok,
     Status(u16),
-    TooMany { retry_after_secs: u64 },
+    TooMany {
+        retry_after_secs: u64,
+    },
     /// Never answers (the client's timeout must fire).
     Hang,
 }
@@ -100,7 +102,12 @@ type Shared = State<Arc<Mutex<Inner>>>;
 
 fn record(inner: &Arc<Mutex<Inner>>, path: &str, headers: HeaderMap, body: Bytes) -> Reply {
     let mut g = inner.lock().unwrap();
-    g.received.push(Received { at: Instant::now(), path: path.into(), headers, body });
+    g.received.push(Received {
+        at: Instant::now(),
+        path: path.into(),
+        headers,
+        body,
+    });
     g.script.pop_front().unwrap_or(Reply::Ok)
 }
 
@@ -151,7 +158,8 @@ async fn hook(State(inner): Shared, headers: HeaderMap, body: Bytes) -> Response
 /// Alertmanager v2 validates that the body is an array of objects with `labels`.
 async fn alertmanager(State(inner): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let valid = serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| {
-        v.as_array().is_some_and(|a| a.iter().all(|x| x["labels"].is_object()))
+        v.as_array()
+            .is_some_and(|a| a.iter().all(|x| x["labels"].is_object()))
     });
     let reply = record(&inner, "/api/v2/alerts", headers, body);
     if !valid {
@@ -180,7 +188,10 @@ async fn abuseipdb(
     };
     let reply = record(&inner, "/api/v2/check", headers, Bytes::new());
     if !key_ok {
-        return (StatusCode::UNAUTHORIZED, r#"{"errors":[{"detail":"Authentication failed"}]}"#)
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"errors":[{"detail":"Authentication failed"}]}"#,
+        )
             .into_response();
     }
     let (score, extra) = {
@@ -225,7 +236,11 @@ pub async fn start_smtp(delay: Duration, slow_data: usize) -> SmtpStandIn {
             tokio::spawn(smtp_session(sock, m, d, delay, slow_data));
         }
     });
-    SmtpStandIn { addr, messages, data_commands }
+    SmtpStandIn {
+        addr,
+        messages,
+        data_commands,
+    }
 }
 
 async fn smtp_session(
@@ -239,12 +254,18 @@ async fn smtp_session(
     let mut lines = BufReader::new(r).lines();
     let _ = w.write_all(b"220 standin.test ESMTP ready\r\n").await;
     while let Ok(Some(line)) = lines.next_line().await {
-        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        let verb = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         let reply: &[u8] = match verb.as_str() {
             "EHLO" => b"250-standin.test\r\n250 8BITMIME\r\n",
             "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
             "DATA" => {
-                let _ = w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await;
+                let _ = w
+                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    .await;
                 let mut body = String::new();
                 while let Ok(Some(l)) = lines.next_line().await {
                     if l == "." {

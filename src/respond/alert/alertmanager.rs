@@ -39,7 +39,10 @@ impl AlertmanagerSink {
     }
 
     fn one(&self, a: &Alert) -> Value {
-        let ends = a.last_seen.checked_add(RESOLVE_AFTER).unwrap_or(a.last_seen);
+        let ends = a
+            .last_seen
+            .checked_add(RESOLVE_AFTER)
+            .unwrap_or(a.last_seen);
         json!({
             "labels": {
                 "alertname": a.rule_title,

@@ -81,7 +81,9 @@ pub enum EmailConfigError {
          set tls = \"implicit\" or use port 587 for STARTTLS"
     )]
     StarttlsOn465,
-    #[error("SMTP tls = \"none\" sends mail and passwords in clear; allowed only to a loopback host, not {0:?}")]
+    #[error(
+        "SMTP tls = \"none\" sends mail and passwords in clear; allowed only to a loopback host, not {0:?}"
+    )]
     PlaintextRemote(String),
     #[error("email sink has no recipients: set `to`")]
     NoRecipients,
@@ -141,7 +143,10 @@ impl EmailSink {
         if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {
             builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
         }
-        Ok(EmailSink { transport: builder.build(), cfg })
+        Ok(EmailSink {
+            transport: builder.build(),
+            cfg,
+        })
     }
 
     fn message(&self, batch: &[Alert]) -> Result<Message, SendError> {
@@ -153,7 +158,8 @@ impl EmailSink {
                 (s.headline(), s.text_body(batch))
             }
         };
-        let bad = |e: lettre::address::AddressError| SendError::permanent(format!("email address: {e}"));
+        let bad =
+            |e: lettre::address::AddressError| SendError::permanent(format!("email address: {e}"));
         let mut builder = Message::builder()
             .from(self.cfg.from.parse().map_err(bad)?)
             .subject(subject.replace(['\r', '\n'], " "))
@@ -174,7 +180,8 @@ fn tls_params(cfg: &EmailConfig) -> Result<TlsParameters, EmailConfigError> {
             .map_err(|e| EmailConfigError::BadCertificate(e.to_string()))?;
         b = b.add_root_certificate(cert);
     }
-    b.build_rustls().map_err(|e| EmailConfigError::BadCertificate(e.to_string()))
+    b.build_rustls()
+        .map_err(|e| EmailConfigError::BadCertificate(e.to_string()))
 }
 
 fn smtp_error(err: lettre::transport::smtp::Error) -> SendError {
@@ -243,6 +250,9 @@ mod tests {
         let mut cfg = config(25, SmtpTls::None);
         assert!(cfg.check_config().is_ok());
         cfg.host = "mail.example.test".into();
-        assert!(matches!(cfg.check_config(), Err(EmailConfigError::PlaintextRemote(_))));
+        assert!(matches!(
+            cfg.check_config(),
+            Err(EmailConfigError::PlaintextRemote(_))
+        ));
     }
 }

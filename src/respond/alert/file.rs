@@ -34,7 +34,9 @@ impl FileSink {
             FileTarget::Terminal => {
                 let text = match batch {
                     [one] => format!("{}\n{}", one.headline(), one.text_body()),
-                    _ => DigestSummary::of(batch).map(|s| s.text_body(batch)).unwrap_or_default(),
+                    _ => DigestSummary::of(batch)
+                        .map(|s| s.text_body(batch))
+                        .unwrap_or_default(),
                 };
                 std::io::stderr().lock().write_all(text.as_bytes())
             }
@@ -45,7 +47,10 @@ impl FileSink {
                     serde_json::to_writer(&mut buf, &json!({ "digest": digest, "alert": a }))?;
                     buf.push(b'\n');
                 }
-                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
                 f.write_all(&buf)?;
                 f.flush()
             }

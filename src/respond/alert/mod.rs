@@ -91,11 +91,21 @@ impl Alert {
         let ip = detection
             .key_value("source.ip")
             .map(str::to_owned)
-            .or_else(|| samples.iter().find_map(|e| e.source_ip).map(|ip| ip.to_string()));
+            .or_else(|| {
+                samples
+                    .iter()
+                    .find_map(|e| e.source_ip)
+                    .map(|ip| ip.to_string())
+            });
         let user = detection
             .key_value("user.name")
             .map(str::to_owned)
-            .or_else(|| samples.iter().find_map(|e| e.user_name.as_ref()).map(|u| u.to_string()));
+            .or_else(|| {
+                samples
+                    .iter()
+                    .find_map(|e| e.user_name.as_ref())
+                    .map(|u| u.to_string())
+            });
         Alert {
             idempotency_key: idempotency_key(detection, decision),
             rule_id: rule.id.clone(),
@@ -106,7 +116,10 @@ impl Alert {
             key: non_empty(&key, NO_KEY),
             ip,
             user: user.unwrap_or_else(|| NO_USER.to_owned()),
-            host: samples.iter().find_map(host_of).unwrap_or_else(|| NO_HOST.to_owned()),
+            host: samples
+                .iter()
+                .find_map(host_of)
+                .unwrap_or_else(|| NO_HOST.to_owned()),
             count: detection.count,
             first_seen: detection.first_seen,
             last_seen: detection.last_seen,
@@ -134,7 +147,11 @@ impl Alert {
             self.rule_title,
             self.rule_id,
             self.level,
-            if self.tags.is_empty() { "-".to_owned() } else { self.tags.join(", ") },
+            if self.tags.is_empty() {
+                "-".to_owned()
+            } else {
+                self.tags.join(", ")
+            },
             self.description,
             self.key,
             self.user,
@@ -157,14 +174,23 @@ impl Alert {
 }
 
 fn non_empty(value: &str, placeholder: &str) -> String {
-    if value.trim().is_empty() { placeholder.to_owned() } else { value.to_owned() }
+    if value.trim().is_empty() {
+        placeholder.to_owned()
+    } else {
+        value.to_owned()
+    }
 }
 
 fn host_of(event: &Event) -> Option<String> {
-    ["host.name", "url.domain", "http.request.host", "server.address"]
-        .iter()
-        .find_map(|name| event.get(name).map(|v| v.to_text().to_string()))
-        .filter(|h| !h.is_empty())
+    [
+        "host.name",
+        "url.domain",
+        "http.request.host",
+        "server.address",
+    ]
+    .iter()
+    .find_map(|name| event.get(name).map(|v| v.to_text().to_string()))
+    .filter(|h| !h.is_empty())
 }
 
 fn sample_line(event: &Event) -> String {
@@ -226,7 +252,10 @@ impl DigestSummary {
             s.highest = s.highest.max(a.level);
             s.first_seen = s.first_seen.min(a.first_seen);
             s.last_seen = s.last_seen.max(a.last_seen);
-            s.by_rule.entry(a.rule_title.clone()).or_default().push(a.key.clone());
+            s.by_rule
+                .entry(a.rule_title.clone())
+                .or_default()
+                .push(a.key.clone());
         }
         Some(s)
     }
@@ -257,7 +286,10 @@ impl DigestSummary {
         }
         let decisions: std::collections::BTreeSet<&str> =
             batch.iter().map(|a| a.decision.as_str()).collect();
-        out.push_str(&format!("\nDecisions: {}\n", decisions.into_iter().collect::<Vec<_>>().join(", ")));
+        out.push_str(&format!(
+            "\nDecisions: {}\n",
+            decisions.into_iter().collect::<Vec<_>>().join(", ")
+        ));
         out
     }
 }
@@ -279,12 +311,22 @@ pub struct SendError {
 impl SendError {
     /// A failure worth retrying.
     pub fn transient(message: impl Into<String>) -> SendError {
-        SendError { status: None, retry_after: None, permanent: false, message: message.into() }
+        SendError {
+            status: None,
+            retry_after: None,
+            permanent: false,
+            message: message.into(),
+        }
     }
 
     /// A failure retrying will not fix.
     pub fn permanent(message: impl Into<String>) -> SendError {
-        SendError { status: None, retry_after: None, permanent: true, message: message.into() }
+        SendError {
+            status: None,
+            retry_after: None,
+            permanent: true,
+            message: message.into(),
+        }
     }
 
     /// The `code` label for send-error counters: the status, `timeout` or `transport`.
@@ -345,9 +387,17 @@ pub(crate) fn http_status_error(
 /// Maps a reqwest failure (no HTTP answer) to a transient error, or a permanent one
 /// for a malformed request.
 pub(crate) fn http_transport_error(channel: &str, err: reqwest::Error) -> SendError {
-    let what = if err.is_timeout() { "timed out" } else { "failed" };
+    let what = if err.is_timeout() {
+        "timed out"
+    } else {
+        "failed"
+    };
     let message = format!("{channel} request {what}: {err}");
-    if err.is_builder() { SendError::permanent(message) } else { SendError::transient(message) }
+    if err.is_builder() {
+        SendError::permanent(message)
+    } else {
+        SendError::transient(message)
+    }
 }
 
 /// Installs aws-lc-rs as the process-wide rustls provider (reqwest and lettre share

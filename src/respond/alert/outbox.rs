@@ -64,7 +64,10 @@ impl Default for OutboxConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     #[error("alert outbox database {path}: {source}; check the path is writable")]
-    Open { path: String, source: rusqlite::Error },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("alert outbox query failed: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("alert could not be serialized for the outbox: {0}")]
@@ -149,17 +152,25 @@ impl Outbox {
         sinks: Vec<Arc<dyn Sink>>,
         cfg: OutboxConfig,
     ) -> Result<Outbox, OutboxError> {
-        let open_err = |source| OutboxError::Open { path: path.display().to_string(), source };
+        let open_err = |source| OutboxError::Open {
+            path: path.display().to_string(),
+            source,
+        };
         let conn = Connection::open(path).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         conn.execute(
             "DELETE FROM alert_outbox WHERE state != 'queued' AND done_at < ?1",
             [cutoff(KEEP_DELIVERED_DAYS)],
         )?;
         let db = Arc::new(Mutex::new(conn));
-        let workers = sinks.into_iter().map(|s| spawn_worker(db.clone(), s, cfg.clone())).collect();
+        let workers = sinks
+            .into_iter()
+            .map(|s| spawn_worker(db.clone(), s, cfg.clone()))
+            .collect();
         Ok(Outbox { db, workers })
     }
 
@@ -193,12 +204,18 @@ impl Outbox {
 
     /// Delivery figures per sink, in sink order.
     pub fn counters(&self) -> Vec<(String, SinkCounters)> {
-        self.workers.iter().map(|w| (w.name.clone(), w.stats.snapshot())).collect()
+        self.workers
+            .iter()
+            .map(|w| (w.name.clone(), w.stats.snapshot()))
+            .collect()
     }
 
     /// The figures of one sink by name.
     pub fn counters_of(&self, sink: &str) -> Option<SinkCounters> {
-        self.workers.iter().find(|w| w.name == sink).map(|w| w.stats.snapshot())
+        self.workers
+            .iter()
+            .find(|w| w.name == sink)
+            .map(|w| w.stats.snapshot())
     }
 
     /// Alerts still waiting for `sink`, read from the database.
@@ -234,7 +251,10 @@ impl Drop for Outbox {
 
 fn cutoff(days: i64) -> String {
     let ago = jiff::SignedDuration::from_hours(24 * days);
-    jiff::Timestamp::now().checked_sub(ago).unwrap_or(jiff::Timestamp::UNIX_EPOCH).to_string()
+    jiff::Timestamp::now()
+        .checked_sub(ago)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_string()
 }
 
 fn spawn_worker(db: Arc<Mutex<Connection>>, sink: Arc<dyn Sink>, cfg: OutboxConfig) -> Worker {
@@ -255,7 +275,12 @@ fn spawn_worker(db: Arc<Mutex<Connection>>, sink: Arc<dyn Sink>, cfg: OutboxConf
         jitter: RandomState::new(),
     };
     let handle = tokio::spawn(state.run());
-    Worker { name, notify, stats, handle }
+    Worker {
+        name,
+        notify,
+        stats,
+        handle,
+    }
 }
 
 /// One sink's delivery state. Lives in its own task.
@@ -291,12 +316,17 @@ impl DeliveryLoop {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::error!(sink = self.sink.name(), error = %e, "Alert outbox read failed; retrying in 5 s");
-                    self.wait(Some(Instant::now() + Duration::from_secs(5))).await;
+                    self.wait(Some(Instant::now() + Duration::from_secs(5)))
+                        .await;
                     continue;
                 }
             };
-            self.stats.queued.store(rows.len() as u64, Ordering::Relaxed);
-            let gate = self.retry_at.map_or(self.next_post, |r| r.max(self.next_post));
+            self.stats
+                .queued
+                .store(rows.len() as u64, Ordering::Relaxed);
+            let gate = self
+                .retry_at
+                .map_or(self.next_post, |r| r.max(self.next_post));
             if !rows.is_empty() && Instant::now() < gate {
                 self.wait(Some(gate)).await;
                 continue;
@@ -335,7 +365,10 @@ impl DeliveryLoop {
                 Ok(alert) => out.push((id, alert)),
                 Err(e) => {
                     tracing::error!(sink = self.sink.name(), id, error = %e, "Unreadable outbox row; marking it failed");
-                    conn.execute("UPDATE alert_outbox SET state = 'failed' WHERE id = ?1", [id])?;
+                    conn.execute(
+                        "UPDATE alert_outbox SET state = 'failed' WHERE id = ?1",
+                        [id],
+                    )?;
                 }
             }
         }
@@ -361,19 +394,27 @@ impl DeliveryLoop {
                 }
             }
         }
-        let Some(&first) = ready.first() else { return Plan::Wait(wake) };
+        let Some(&first) = ready.first() else {
+            return Plan::Wait(wake);
+        };
         if ready.len() > self.cfg.digest_backlog {
             return Plan::Send(ready);
         }
         let rule = &rows[first].1.rule_id;
-        Plan::Send(ready.into_iter().filter(|&i| &rows[i].1.rule_id == rule).collect())
+        Plan::Send(
+            ready
+                .into_iter()
+                .filter(|&i| &rows[i].1.rule_id == rule)
+                .collect(),
+        )
     }
 
     async fn deliver(&mut self, rows: &[(i64, Alert)], idx: &[usize]) {
         let fresh: Vec<Alert> = idx.iter().map(|&i| rows[i].1.clone()).collect();
         let batch = self.with_openers(&fresh);
         let ids: Vec<i64> = idx.iter().map(|&i| rows[i].0).collect();
-        let result = match tokio::time::timeout(self.cfg.send_timeout, self.sink.send(&batch)).await {
+        let result = match tokio::time::timeout(self.cfg.send_timeout, self.sink.send(&batch)).await
+        {
             Ok(r) => r,
             Err(_) => Err(SendError::transient(format!(
                 "{} send timed out after {:?}",
@@ -391,7 +432,11 @@ impl DeliveryLoop {
 
     /// A digest (more than one alert) also lists the opening alert of its rules.
     fn with_openers(&self, fresh: &[Alert]) -> Vec<Alert> {
-        if fresh.len() < 2 && !fresh.iter().any(|a| self.last_sent.contains_key(&a.rule_id)) {
+        if fresh.len() < 2
+            && !fresh
+                .iter()
+                .any(|a| self.last_sent.contains_key(&a.rule_id))
+        {
             return fresh.to_vec();
         }
         let mut rules: Vec<&str> = fresh.iter().map(|a| a.rule_id.as_str()).collect();
@@ -415,7 +460,9 @@ impl DeliveryLoop {
             // The sink has it; a duplicate after restart beats a loss.
             tracing::error!(sink = self.sink.name(), error = %e, "Could not mark alerts delivered");
         }
-        self.stats.sent.fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        self.stats
+            .sent
+            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
         self.stats.messages.fetch_add(1, Ordering::Relaxed);
         for a in fresh {
             self.last_sent.insert(a.rule_id.clone(), now);
@@ -424,7 +471,9 @@ impl DeliveryLoop {
             }
         }
         if let ([single], false) = (fresh, recapped) {
-            self.openers.entry(single.rule_id.clone()).or_insert_with(|| single.clone());
+            self.openers
+                .entry(single.rule_id.clone())
+                .or_insert_with(|| single.clone());
         }
         self.attempt = 0;
         self.retry_at = None;
@@ -432,13 +481,21 @@ impl DeliveryLoop {
 
     fn failed(&mut self, ids: &[i64], err: &SendError, now: Instant) {
         let code = err.code_label();
-        *self.stats.errors.lock().expect("stats lock").entry(code.clone()).or_default() += 1;
+        *self
+            .stats
+            .errors
+            .lock()
+            .expect("stats lock")
+            .entry(code.clone())
+            .or_default() += 1;
         if err.permanent {
             tracing::error!(sink = self.sink.name(), code, error = %err, alerts = ids.len(), "Alert sink refused alerts permanently; fix the sink settings");
             if let Err(e) = self.mark(ids, "failed") {
                 tracing::error!(sink = self.sink.name(), error = %e, "Could not mark alerts failed");
             }
-            self.stats.failed.fetch_add(ids.len() as u64, Ordering::Relaxed);
+            self.stats
+                .failed
+                .fetch_add(ids.len() as u64, Ordering::Relaxed);
             return;
         }
         self.attempt += 1;
@@ -447,14 +504,21 @@ impl DeliveryLoop {
         self.retry_at = Some(now + delay);
         let conn = self.db.lock().expect("outbox db lock");
         for id in ids {
-            let _ = conn.execute("UPDATE alert_outbox SET attempts = attempts + 1 WHERE id = ?1", [id]);
+            let _ = conn.execute(
+                "UPDATE alert_outbox SET attempts = attempts + 1 WHERE id = ?1",
+                [id],
+            );
         }
     }
 
     /// Exponential back-off with up to 10 % jitter, never below `Retry-After`.
     fn backoff(&self, retry_after: Option<Duration>) -> Duration {
         let exp = self.attempt.saturating_sub(1).min(20);
-        let base = self.cfg.backoff_base.saturating_mul(1 << exp).min(self.cfg.backoff_max);
+        let base = self
+            .cfg
+            .backoff_base
+            .saturating_mul(1 << exp)
+            .min(self.cfg.backoff_max);
         let base = retry_after.map_or(base, |ra| base.max(ra));
         let frac = (self.jitter.hash_one(self.attempt) % 1000) as u32;
         base + base / 10 * frac / 1000
@@ -522,7 +586,10 @@ pub(crate) mod tests {
             jitter: RandomState::new(),
         };
         let d1 = dl.backoff(None);
-        assert!(d1 >= Duration::from_secs(2) && d1 <= Duration::from_millis(2200), "{d1:?}");
+        assert!(
+            d1 >= Duration::from_secs(2) && d1 <= Duration::from_millis(2200),
+            "{d1:?}"
+        );
         dl.attempt = 3;
         assert!(dl.backoff(None) >= Duration::from_secs(8));
         assert!(dl.backoff(Some(Duration::from_secs(30))) >= Duration::from_secs(30));

@@ -17,10 +17,16 @@ pub const MASK: &str = "[REDACTED]";
 static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     let rules: [(&str, &'static str); 6] = [
         // JWTs first: they also appear as `token=` values and must vanish whole.
-        (r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", "[REDACTED-JWT]"),
+        (
+            r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
+            "[REDACTED-JWT]",
+        ),
         (r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}", "${1}[REDACTED]"),
         (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", "[REDACTED-AWS-KEY]"),
-        (r"\b(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{8,}", "[REDACTED-API-KEY]"),
+        (
+            r"\b(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{8,}",
+            "[REDACTED-API-KEY]",
+        ),
         // key=value in query strings, form bodies and configs.
         (
             r"(?i)\b((?:password|passwd|pwd|pass|secret|token|api[_-]?key|access[_-]?token|refresh[_-]?token|client[_-]?secret|aws_secret_access_key|session)=)[^&\s;,]+",

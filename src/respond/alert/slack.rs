@@ -7,8 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    Alert, DigestSummary, SendFuture, Sink, http_client, http_status_error,
-    http_transport_error,
+    Alert, DigestSummary, SendFuture, Sink, http_client, http_status_error, http_transport_error,
 };
 
 /// Slack rejects section text above 3000 characters; stay under it.
@@ -25,7 +24,10 @@ pub struct SlackSink {
 impl SlackSink {
     /// A sink posting to `webhook_url` with the given request timeout.
     pub fn new(webhook_url: impl Into<String>, timeout: Duration) -> SlackSink {
-        SlackSink { url: webhook_url.into(), client: http_client(timeout) }
+        SlackSink {
+            url: webhook_url.into(),
+            client: http_client(timeout),
+        }
     }
 }
 
@@ -96,7 +98,10 @@ fn single(a: &Alert) -> Value {
     ];
     if !a.samples.is_empty() {
         let lines: Vec<String> = a.samples.iter().map(|s| escape(s)).collect();
-        blocks.push(section(truncate(&format!("```{}```", lines.join("\n")), SECTION_LIMIT)));
+        blocks.push(section(truncate(
+            &format!("```{}```", lines.join("\n")),
+            SECTION_LIMIT,
+        )));
     }
     json!({ "text": a.headline(), "blocks": blocks })
 }
@@ -110,7 +115,11 @@ fn digest(batch: &[Alert]) -> Value {
         "text": { "type": "plain_text", "text": truncate(&summary.headline(), 150) }
     })];
     for (rule, keys) in &summary.by_rule {
-        blocks.push(section(format!("*{}* — {} alerts", escape(rule), keys.len())));
+        blocks.push(section(format!(
+            "*{}* — {} alerts",
+            escape(rule),
+            keys.len()
+        )));
         // Every key is listed (field case 47): chunk them across sections.
         let mut chunk = String::new();
         for key in keys {
@@ -127,7 +136,9 @@ fn digest(batch: &[Alert]) -> Value {
     if blocks.len() > MAX_BLOCKS {
         let dropped = blocks.len() - MAX_BLOCKS;
         blocks.truncate(MAX_BLOCKS);
-        blocks.push(section(format!("… {dropped} more blocks; see the webhook or email sink")));
+        blocks.push(section(format!(
+            "… {dropped} more blocks; see the webhook or email sink"
+        )));
     }
     json!({ "text": summary.headline(), "blocks": blocks })
 }
@@ -150,7 +161,10 @@ mod tests {
 
     #[test]
     fn mrkdwn_control_characters_are_escaped() {
-        assert_eq!(escape("<@U123> & <!channel>"), "&lt;@U123&gt; &amp; &lt;!channel&gt;");
+        assert_eq!(
+            escape("<@U123> & <!channel>"),
+            "&lt;@U123&gt; &amp; &lt;!channel&gt;"
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{Alert, SendError, SendFuture, Sink, http_client, http_status_error, http_transport_error};
+use super::{
+    Alert, SendError, SendFuture, Sink, http_client, http_status_error, http_transport_error,
+};
 
 /// The header carrying the body signature.
 pub const SIGNATURE_HEADER: &str = "X-Palisade-Signature";
@@ -59,8 +61,12 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 
 /// Checks a `sha256=<hex>` signature in constant time (for receivers and tests).
 pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
-    let Some(hex_sig) = header.strip_prefix("sha256=") else { return false };
-    let Ok(sig) = hex::decode(hex_sig) else { return false };
+    let Some(hex_sig) = header.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length");
     mac.update(body);
     mac.verify_slice(&sig).is_ok()
@@ -83,8 +89,9 @@ impl Sink for WebhookSink {
 
     fn send<'a>(&'a self, batch: &'a [Alert]) -> SendFuture<'a> {
         Box::pin(async move {
-            let body = serde_json::to_vec(&payload(batch))
-                .map_err(|e| SendError::permanent(format!("webhook body did not serialize: {e}")))?;
+            let body = serde_json::to_vec(&payload(batch)).map_err(|e| {
+                SendError::permanent(format!("webhook body did not serialize: {e}"))
+            })?;
             let mut req = self
                 .client
                 .post(&self.url)
@@ -95,7 +102,11 @@ impl Sink for WebhookSink {
             if let Some(secret) = &self.secret {
                 req = req.header(SIGNATURE_HEADER, signature(secret, &body));
             }
-            let resp = req.body(body).send().await.map_err(|e| http_transport_error(&self.name, e))?;
+            let resp = req
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| http_transport_error(&self.name, e))?;
             http_status_error(&self.name, resp.status(), resp.headers())
         })
     }

@@ -108,8 +108,18 @@ impl AbuseIpdb {
             .timeout(cfg.timeout)
             .build()
             .expect("HTTP client builds with the bundled TLS provider");
-        let quota = Quota { day: utc_day(), used: 0, warned: false, paused_until: None };
-        AbuseIpdb { cfg, http, cache: Mutex::default(), quota: Mutex::new(quota) }
+        let quota = Quota {
+            day: utc_day(),
+            used: 0,
+            warned: false,
+            paused_until: None,
+        };
+        AbuseIpdb {
+            cfg,
+            http,
+            cache: Mutex::default(),
+            quota: Mutex::new(quota),
+        }
     }
 
     /// Checks used today.
@@ -126,7 +136,10 @@ impl AbuseIpdb {
         let resp = self
             .http
             .get(format!("{}/check", self.cfg.base_url.trim_end_matches('/')))
-            .query(&[("ipAddress", ip.to_string()), ("maxAgeInDays", self.cfg.max_age_days.to_string())])
+            .query(&[
+                ("ipAddress", ip.to_string()),
+                ("maxAgeInDays", self.cfg.max_age_days.to_string()),
+            ])
             .header("Key", &self.cfg.api_key)
             .header("Accept", "application/json")
             .send()
@@ -136,10 +149,15 @@ impl AbuseIpdb {
         if !resp.status().is_success() {
             return Err(IntelError::Http(resp.status().as_u16()));
         }
-        let body: CheckResponse =
-            resp.json().await.map_err(|e| IntelError::Parse(e.to_string()))?;
+        let body: CheckResponse = resp
+            .json()
+            .await
+            .map_err(|e| IntelError::Parse(e.to_string()))?;
         let score = body.data.abuse_confidence_score.min(100);
-        self.cache.lock().expect("cache lock").insert(ip, (Instant::now(), score));
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(ip, (Instant::now(), score));
         Ok(score)
     }
 
@@ -165,12 +183,20 @@ impl AbuseIpdb {
         }
         let today = utc_day();
         if q.day != today {
-            *q = Quota { day: today, used: 0, warned: false, paused_until: None };
+            *q = Quota {
+                day: today,
+                used: 0,
+                warned: false,
+                paused_until: None,
+            };
         }
         if q.used >= self.cfg.daily_quota {
             if !q.warned {
                 q.warned = true;
-                tracing::warn!(quota = self.cfg.daily_quota, "AbuseIPDB daily quota used up; no more checks until tomorrow (UTC)");
+                tracing::warn!(
+                    quota = self.cfg.daily_quota,
+                    "AbuseIPDB daily quota used up; no more checks until tomorrow (UTC)"
+                );
             }
             return Err(IntelError::QuotaExhausted(self.cfg.daily_quota));
         }
@@ -186,7 +212,10 @@ impl AbuseIpdb {
         headers: &reqwest::header::HeaderMap,
     ) -> Result<(), IntelError> {
         let num = |name: &str| {
-            headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok())
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
         };
         let remaining = num("x-ratelimit-remaining");
         let pause = if let Some(secs) = num("retry-after") {
@@ -203,6 +232,10 @@ impl AbuseIpdb {
         };
         tracing::warn!(pause = ?pause, status, "AbuseIPDB rate limit reached; pausing checks");
         self.quota.lock().expect("quota lock").paused_until = Some(Instant::now() + pause);
-        if status == 429 { Err(IntelError::RateLimited(pause)) } else { Ok(()) }
+        if status == 429 {
+            Err(IntelError::RateLimited(pause))
+        } else {
+            Ok(())
+        }
     }
 }

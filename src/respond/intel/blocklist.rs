@@ -17,7 +17,11 @@ use ipnet::IpNet;
 #[derive(Debug, thiserror::Error)]
 pub enum BlocklistError {
     #[error("blocklist {name} ({path}) could not be read: {source}")]
-    Read { name: String, path: String, source: std::io::Error },
+    Read {
+        name: String,
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Sorted, merged, inclusive ranges of one address family.
@@ -101,18 +105,28 @@ impl Blocklists {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
-        self.lists.iter().find(|l| l.contains(ip)).map(|l| l.name.as_str())
+        self.lists
+            .iter()
+            .find(|l| l.contains(ip))
+            .map(|l| l.name.as_str())
     }
 
     /// `(name, entries)` of every list, for status output.
     pub fn summary(&self) -> Vec<(&str, usize)> {
-        self.lists.iter().map(|l| (l.name.as_str(), l.entries)).collect()
+        self.lists
+            .iter()
+            .map(|l| (l.name.as_str(), l.entries))
+            .collect()
     }
 }
 
 impl List {
     fn read_err(&self, source: std::io::Error) -> BlocklistError {
-        BlocklistError::Read { name: self.name.clone(), path: self.path.display().to_string(), source }
+        BlocklistError::Read {
+            name: self.name.clone(),
+            path: self.path.display().to_string(),
+            source,
+        }
     }
 
     fn current_stamp(&self) -> Result<(SystemTime, u64), BlocklistError> {
@@ -126,7 +140,9 @@ impl List {
         let (mut v4, mut v6, mut bad) = (Vec::new(), Vec::new(), 0usize);
         for line in text.lines() {
             let entry = line.split(['#', ';']).next().unwrap_or("").trim();
-            let Some(token) = entry.split_whitespace().next() else { continue };
+            let Some(token) = entry.split_whitespace().next() else {
+                continue;
+            };
             match parse_net(token) {
                 Some(IpNet::V4(n)) => v4.push((u32::from(n.network()), u32::from(n.broadcast()))),
                 Some(IpNet::V6(n)) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
@@ -165,9 +181,18 @@ mod tests {
 
     #[test]
     fn merged_ranges_answer_like_a_trie() {
-        let r = Ranges::build(vec![(10, 20), (21, 30), (50, 60), (15, 18)], |x: u32| x.checked_add(1));
+        let r = Ranges::build(vec![(10, 20), (21, 30), (50, 60), (15, 18)], |x: u32| {
+            x.checked_add(1)
+        });
         assert_eq!(r.0, vec![(10, 30), (50, 60)]);
-        for (x, want) in [(9, false), (10, true), (25, true), (31, false), (60, true), (61, false)] {
+        for (x, want) in [
+            (9, false),
+            (10, true),
+            (25, true),
+            (31, false),
+            (60, true),
+            (61, false),
+        ] {
             assert_eq!(r.contains(x), want, "{x}");
         }
     }
