@@ -21,6 +21,8 @@ struct Post {
 /// with 503 while `down_until` lies ahead.
 struct MockSink {
     name: &'static str,
+    /// Never answers: only the outbox's send timeout ends an attempt.
+    hang: std::sync::atomic::AtomicBool,
     script: Mutex<VecDeque<SendError>>,
     down_until: Mutex<Option<Instant>>,
     posts: Mutex<Vec<Post>>,
@@ -30,6 +32,7 @@ impl MockSink {
     fn new(name: &'static str) -> Arc<MockSink> {
         Arc::new(MockSink {
             name,
+            hang: Default::default(),
             script: Mutex::default(),
             down_until: Mutex::default(),
             posts: Mutex::default(),
@@ -63,6 +66,9 @@ impl Sink for MockSink {
 
     fn send<'a>(&'a self, batch: &'a [Alert]) -> SendFuture<'a> {
         Box::pin(async move {
+            if self.hang.load(std::sync::atomic::Ordering::Relaxed) {
+                std::future::pending::<()>().await;
+            }
             let now = Instant::now();
             let down = self.down_until.lock().unwrap().is_some_and(|t| now < t);
             let result = if down {
@@ -297,4 +303,30 @@ async fn restart_resends_only_undelivered_alerts() {
     let got = slack2.delivered();
     assert_eq!(got.len(), 1);
     assert_eq!(got.get(&second.idempotency_key), Some(&1));
+}
+
+/// A sink that never answers only delays itself: the other sink gets every alert on
+/// time, and the hung attempts end at the send timeout and count as `timeout`.
+#[tokio::test(start_paused = true)]
+async fn hanging_sink_does_not_block_other_sinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (slack, email) = (MockSink::new("slack"), MockSink::new("email"));
+    email.hang.store(true, std::sync::atomic::Ordering::Relaxed);
+    let outbox = open(&dir, &[slack.clone(), email.clone()]);
+    let start = Instant::now();
+    for i in 0..5 {
+        outbox.enqueue(&alert(&format!("r{i}"), &ip(i), i)).unwrap();
+    }
+    sleep(Duration::from_secs(10)).await;
+    let posts = slack.ok_posts();
+    assert_eq!(posts.len(), 5);
+    assert!(
+        posts[4].at - start <= Duration::from_secs(5),
+        "slack was held up"
+    );
+
+    sleep(Duration::from_secs(300)).await;
+    let c = outbox.counters_of("email").unwrap();
+    assert!(c.errors.get("timeout").is_some_and(|&n| n >= 1), "{c:?}");
+    assert_eq!((c.sent, c.queued), (0, 5), "hung alerts stay queued");
 }

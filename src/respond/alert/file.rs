@@ -73,3 +73,33 @@ impl Sink for FileSink {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::respond::alert::outbox::tests::sample_alert;
+
+    #[tokio::test]
+    async fn json_lines_are_appended_one_per_alert() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        let sink = FileSink::new(FileTarget::JsonLines(path.clone()));
+        sink.send(&[sample_alert("r1", "192.0.2.1", 1)])
+            .await
+            .unwrap();
+        let digest = [
+            sample_alert("r1", "192.0.2.2", 2),
+            sample_alert("r1", "192.0.2.3", 3),
+        ];
+        sink.send(&digest).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["digest"], false);
+        assert_eq!(lines[2]["digest"], true);
+        assert_eq!(lines[2]["alert"]["key"], "source.ip=192.0.2.3");
+    }
+}

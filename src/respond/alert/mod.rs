@@ -415,3 +415,54 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .build()
         .expect("HTTP client builds with the bundled TLS provider")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::detect::{DetectionState, RuleMeta};
+
+    fn detection(description: &str) -> Detection {
+        let t = Timestamp::from_second(1_715_485_267).unwrap();
+        let raw = "POST /login?password=hunter2 HTTP/1.1".to_owned();
+        Detection {
+            rule: Arc::new(RuleMeta {
+                id: "r-1".into(),
+                name: None,
+                title: "Brute force".into(),
+                level: Level::High,
+                tags: vec![],
+                description: description.into(),
+            }),
+            key: vec![("source.ip".into(), "192.0.2.7".into())],
+            count: 9,
+            first_seen: t,
+            last_seen: t,
+            samples: vec![Event::new(Arc::from("nginx"), 0, raw)],
+            state: DetectionState::Fired,
+        }
+    }
+
+    /// Field case 50: absent description, user and host become placeholders.
+    #[test]
+    fn missing_fields_get_placeholders_and_samples_are_redacted() {
+        let a = Alert::from_detection(&detection(""), "banned 1h", 5);
+        assert_eq!(
+            (a.description.as_str(), a.user.as_str(), a.host.as_str()),
+            (NO_DESCRIPTION, NO_USER, NO_HOST)
+        );
+        assert_eq!(a.ip.as_deref(), Some("192.0.2.7"));
+        assert!(!a.samples[0].contains("hunter2"));
+        assert!(a.text_body().contains(NO_DESCRIPTION));
+    }
+
+    #[test]
+    fn same_episode_and_decision_give_the_same_idempotency_key() {
+        let a = Alert::from_detection(&detection("d"), "banned 1h", 5);
+        let b = Alert::from_detection(&detection("d"), "banned 1h", 5);
+        let c = Alert::from_detection(&detection("d"), "alert only", 5);
+        assert_eq!(a.idempotency_key, b.idempotency_key);
+        assert_ne!(a.idempotency_key, c.idempotency_key);
+    }
+}

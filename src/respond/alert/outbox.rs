@@ -139,6 +139,10 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
 CREATE INDEX IF NOT EXISTS alert_outbox_queued ON alert_outbox (sink, state, id);
 ";
 
+/// Rows one worker looks at per round. A sink that was down through a huge attack
+/// drains its backlog in digests of at most this many alerts, oldest first.
+const LOAD_LIMIT: i64 = 5000;
+
 /// Delivered rows older than this are pruned at start; they only guard against
 /// re-announcing, which matters for the latest episodes.
 const KEEP_DELIVERED_DAYS: i64 = 14;
@@ -353,9 +357,10 @@ impl DeliveryLoop {
     fn load(&self) -> Result<Vec<(i64, Alert)>, OutboxError> {
         let conn = self.db.lock().expect("outbox db lock");
         let mut stmt = conn.prepare_cached(
-            "SELECT id, alert FROM alert_outbox WHERE sink = ?1 AND state = 'queued' ORDER BY id",
+            "SELECT id, alert FROM alert_outbox WHERE sink = ?1 AND state = 'queued'
+             ORDER BY id LIMIT ?2",
         )?;
-        let rows = stmt.query_map([self.sink.name()], |r| {
+        let rows = stmt.query_map(params![self.sink.name(), LOAD_LIMIT], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })?;
         let mut out = Vec::new();
@@ -520,7 +525,9 @@ impl DeliveryLoop {
             .saturating_mul(1 << exp)
             .min(self.cfg.backoff_max);
         let base = retry_after.map_or(base, |ra| base.max(ra));
-        let frac = (self.jitter.hash_one(self.attempt) % 1000) as u32;
+        // Jitter differs per attempt and per process, so sinks retrying after a shared
+        // outage do not all come back in the same instant.
+        let frac = (self.jitter.hash_one((self.attempt, Instant::now())) % 1000) as u32;
         base + base / 10 * frac / 1000
     }
 
