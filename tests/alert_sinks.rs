@@ -285,3 +285,68 @@ fn smtp_port_tls_mismatch_fails_config_check() {
         .to_string();
     assert!(err.contains("587") && err.contains("implicit"), "{err}");
 }
+
+/// Field case 52 end to end over HTTP (Retry-After scaled to 1 s): two 429s, then
+/// 200; the alert arrives once, retries wait Retry-After, and the 429s are counted.
+#[tokio::test]
+async fn slack_429_over_http_is_retried_after_retry_after() {
+    let standin = support::start().await;
+    standin.push(Reply::TooMany {
+        retry_after_secs: 1,
+    });
+    standin.push(Reply::TooMany {
+        retry_after_secs: 1,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let sinks: Vec<Arc<dyn Sink>> = vec![Arc::new(SlackSink::new(
+        standin.url("/slack"),
+        Duration::from_secs(5),
+    ))];
+    let outbox = Outbox::open(&dir.path().join("p.db"), sinks, fast()).unwrap();
+    outbox
+        .enqueue(&Alert::from_detection(
+            &detection("a", "d", None, None),
+            "banned 1h",
+            5,
+        ))
+        .unwrap();
+    wait_for(
+        || outbox.counters_of("slack").unwrap().sent == 1,
+        Duration::from_secs(10),
+    )
+    .await;
+    let got = standin.received();
+    assert_eq!(got.len(), 3);
+    for pair in got.windows(2) {
+        assert!(
+            pair[1].at - pair[0].at >= Duration::from_secs(1),
+            "retried before Retry-After"
+        );
+    }
+    let c = outbox.counters_of("slack").unwrap();
+    assert_eq!((c.sent, c.errors.get("429").copied()), (1, Some(2)));
+}
+
+#[test]
+fn two_sinks_with_one_name_are_refused() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let dir = tempfile::tempdir().unwrap();
+    let sinks: Vec<Arc<dyn Sink>> = vec![
+        Arc::new(SlackSink::new(
+            "http://127.0.0.1:9/a",
+            Duration::from_secs(1),
+        )),
+        Arc::new(SlackSink::new(
+            "http://127.0.0.1:9/b",
+            Duration::from_secs(1),
+        )),
+    ];
+    let err = Outbox::open(&dir.path().join("p.db"), sinks, fast())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("\"slack\""), "{err}");
+}

@@ -70,6 +70,8 @@ pub enum OutboxError {
     },
     #[error("alert outbox query failed: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("two alert sinks are both named {0:?}; give each sink its own name")]
+    DuplicateSink(String),
     #[error("alert could not be serialized for the outbox: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -156,6 +158,11 @@ impl Outbox {
         sinks: Vec<Arc<dyn Sink>>,
         cfg: OutboxConfig,
     ) -> Result<Outbox, OutboxError> {
+        let mut names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(OutboxError::DuplicateSink(w[0].to_owned()));
+        }
         let open_err = |source| OutboxError::Open {
             path: path.display().to_string(),
             source,

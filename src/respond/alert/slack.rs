@@ -17,6 +17,7 @@ const MAX_BLOCKS: usize = 48;
 
 /// Posts alerts to a Slack incoming webhook.
 pub struct SlackSink {
+    name: String,
     url: String,
     client: reqwest::Client,
 }
@@ -24,7 +25,18 @@ pub struct SlackSink {
 impl SlackSink {
     /// A sink posting to `webhook_url` with the given request timeout.
     pub fn new(webhook_url: impl Into<String>, timeout: Duration) -> SlackSink {
+        SlackSink::named("slack", webhook_url, timeout)
+    }
+
+    /// A second (third, …) Slack sink needs its own name, e.g. `slack-oncall`; the
+    /// outbox and the metrics tell sinks apart by it.
+    pub fn named(
+        name: impl Into<String>,
+        webhook_url: impl Into<String>,
+        timeout: Duration,
+    ) -> SlackSink {
         SlackSink {
+            name: name.into(),
             url: webhook_url.into(),
             client: http_client(timeout),
         }
@@ -33,7 +45,7 @@ impl SlackSink {
 
 impl Sink for SlackSink {
     fn name(&self) -> &str {
-        "slack"
+        &self.name
     }
 
     fn send<'a>(&'a self, batch: &'a [Alert]) -> SendFuture<'a> {
