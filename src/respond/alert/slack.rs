@@ -115,7 +115,7 @@ fn single(a: &Alert) -> Value {
             SECTION_LIMIT,
         )));
     }
-    json!({ "text": a.headline(), "blocks": blocks })
+    json!({ "text": escape(&a.headline()), "blocks": blocks })
 }
 
 fn digest(batch: &[Alert]) -> Value {
@@ -152,7 +152,7 @@ fn digest(batch: &[Alert]) -> Value {
             "… {dropped} more blocks; see the webhook or email sink"
         )));
     }
-    json!({ "text": summary.headline(), "blocks": blocks })
+    json!({ "text": escape(&summary.headline()), "blocks": blocks })
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -188,6 +188,14 @@ mod tests {
         let back: Value = serde_json::from_str(&text).unwrap();
         let samples = back["blocks"][3]["text"]["text"].as_str().unwrap();
         assert!(samples.contains("&lt;script&gt;") && !samples.contains("<script>"));
+    }
+
+    #[test]
+    fn notification_fallback_text_is_escaped() {
+        let mut a = sample_alert("r1", "198.51.100.7", 0);
+        a.key = "user.name=<!channel>".into();
+        let body = payload(&[a]);
+        assert!(body["text"].as_str().unwrap().contains("&lt;!channel&gt;"));
     }
 
     #[test]
