@@ -1,1 +1,4 @@
-//! respond (being written)
+//! Response: alerting and threat intelligence (policy and bans live beside them).
+
+pub mod alert;
+pub mod intel;
