@@ -71,10 +71,16 @@ pub struct RespondStats {
     pub allowlisted: u64,
     /// Detections for an address already banned (no new ban, no new alert).
     pub suppressed_while_banned: u64,
+    /// Detections whose events all predate a manual unban of their address.
+    pub before_unban: u64,
     /// Post-ban self-checks that found the ban not in force.
     pub not_enforced: u64,
     /// Backend commands that failed.
     pub backend_errors: u64,
+    /// "Client IPs look NATed by Docker" warnings (at most 1).
+    pub docker_nat_warnings: u64,
+    /// "Firewall-only ban of a proxied client has no effect" warnings (at most 1).
+    pub proxy_warnings: u64,
     /// Bans in force now (set by [`Responder::stats`]).
     pub active_bans: u64,
 }
@@ -258,6 +264,11 @@ impl Responder {
                 self.stats.suppressed_while_banned += 1;
                 return Vec::new();
             }
+            if self.unbanned_at(ip).is_some_and(|at| d.last_seen <= at) {
+                // Built from events an operator already forgave (replay after restart).
+                self.stats.before_unban += 1;
+                return Vec::new();
+            }
             self.note_docker(ip);
             let keys = [d.rule.id.as_str(), d.rule.name.as_deref().unwrap_or("")];
             let policy_key = format!("policy:{}", entry.name);
@@ -312,6 +323,7 @@ impl Responder {
             return;
         }
         self.warned_docker = true;
+        self.stats.docker_nat_warnings += 1;
         warn!(
             client = %ip,
             "Client IPs look NATed by Docker: detections name a Docker network address, \
@@ -401,6 +413,7 @@ impl Responder {
             return;
         }
         self.warned_proxy = true;
+        self.stats.proxy_warnings += 1;
         warn!(rule = %d.rule.id,
               "Clients arrive through a proxy, so a firewall-only ban has no effect on them; \
                configure [respond.nginx] to ban at the proxy");
