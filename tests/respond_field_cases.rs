@@ -509,10 +509,11 @@ fn ban_missing_from_a_hook_raises_one_not_enforced_alert() {
 
 fn proxied(ip: &str, t: Timestamp) -> Detection {
     let mut d = login(ip, t, t);
-    let mut e = Event::default();
-    e.source_ip = Some(ip.parse().unwrap());
-    e.peer_ip = Some("10.0.0.2".parse().unwrap());
-    d.samples.push(e);
+    d.samples.push(Event {
+        source_ip: Some(ip.parse().unwrap()),
+        peer_ip: Some("10.0.0.2".parse().unwrap()),
+        ..Event::default()
+    });
     d
 }
 
