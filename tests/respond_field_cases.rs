@@ -558,3 +558,18 @@ fn fired_then_closed_detection_decides_once() {
     assert!(r.on_detection(&d).is_empty());
     assert_eq!(r.stats().alerts_total, 1);
 }
+
+#[test]
+fn manual_ban_inside_an_active_prefix_ban_adds_no_second_rule() {
+    let cfg = config("");
+    let fw = Fw::new("nftables");
+    let t = at("2024-11-02T00:00:00Z");
+    let mut r = responder(&cfg, memory(), &fw, t);
+    r.ban_add(net("2001:db8:9::/64"), None, "m", false, "api")
+        .unwrap();
+    let again = r
+        .ban_add(net("2001:db8:9::5"), None, "m", false, "api")
+        .unwrap();
+    assert_eq!(again[0].kind.name(), "nothing");
+    assert_eq!(fw.scopes(), ["2001:db8:9::/64"]);
+}

@@ -539,6 +539,12 @@ impl Responder {
         by: &str,
     ) -> Vec<Decision> {
         let now = self.now();
+        if let Some(held) = self.covering_ban(scope, now) {
+            // A second, overlapping element would also be refused by nft interval sets.
+            let reason = format!("{scope} is already banned by {held}");
+            let by = by.to_string();
+            return vec![self.decision(DecisionKind::Nothing { reason }, by, false, now)];
+        }
         let ban = Ban {
             scope,
             created: now,
@@ -548,6 +554,15 @@ impl Responder {
             repeat: 0,
         };
         self.record_and_enforce(ban, by.to_string(), self.simulate)
+    }
+
+    /// An active ban whose range contains all of `scope`.
+    fn covering_ban(&self, scope: IpNet, now: Timestamp) -> Option<IpNet> {
+        let active = self.store.active(now).ok()?;
+        active
+            .into_iter()
+            .map(|s| s.ban.scope)
+            .find(|held| held.contains(&scope))
     }
 
     /// Lifts every active ban covering `ip` or equal to `scope` (`palisade unban`),
