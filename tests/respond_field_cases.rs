@@ -348,19 +348,18 @@ fn nft_runner(elems: Vec<String>) -> RecordingRunner {
 }
 
 fn persist_500_bans(db: &Path, t: Timestamp) {
-    let mut store = BanStore::open(db).unwrap();
-    for i in 0..500u32 {
-        let ip = std::net::Ipv4Addr::from(0xC633_6400 + i); // from 198.51.100.0 on
-        let ban = Ban {
-            scope: IpNet::from(IpAddr::V4(ip)),
+    let bans: Vec<Ban> = (0..500u32)
+        .map(|i| Ban {
+            scope: IpNet::from(IpAddr::V4(std::net::Ipv4Addr::from(0xC633_6400 + i))),
             created: t,
             until: None,
             reason: "r".into(),
             rule_id: "login".into(),
             repeat: 0,
-        };
-        store.insert(&ban, "rule:login", false).unwrap();
-    }
+        })
+        .collect();
+    let mut store = BanStore::open(db).unwrap();
+    assert_eq!(store.insert_many(&bans, "rule:login", false).unwrap(), 500);
 }
 
 fn nft_responder(

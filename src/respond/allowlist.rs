@@ -297,6 +297,13 @@ mod tests {
         );
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn host_addresses_are_read_from_proc_and_include_loopback() {
+        let ips = host_addresses().expect("/proc/net/fib_trie is readable on Linux");
+        assert!(ips.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)), "{ips:?}");
+    }
+
     #[test]
     fn if_inet6_lines_parse() {
         let text = "00000000000000000000000000000001 01 80 10 80       lo\n\

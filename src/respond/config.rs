@@ -2,6 +2,30 @@
 //! policy that maps detections to decisions, ban durations and escalation, and the
 //! never-ban list. Every field has a default, and the defaults enforce nothing
 //! (`backend = "none"`) until an operator picks a firewall.
+//!
+//! ```toml
+//! [respond]
+//! backend = "nftables"              # none | nftables | iptables | ufw
+//! simulate = false                  # decide and record, enforce nothing
+//! escalation = ["1h", "24h", "7d"]  # first, second, third+ offence; "permanent" allowed
+//! ipv6_prefix = 64
+//! allowlist = ["192.0.2.0/28", "198.51.100.7"]
+//! docker_networks = ["172.18.0.0/16"]
+//!
+//! [[respond.policy]]
+//! name = "brute-force"
+//! rules = ["failed-login-brute-force"]
+//! action = "ban"
+//! allowlist = ["203.0.113.5"]       # extends, never replaces, the global list
+//!
+//! [[respond.policy]]
+//! level = "medium"
+//! action = "alert"
+//!
+//! [respond.nginx]                   # ban proxied clients at the proxy too
+//! deny_file = "/etc/nginx/conf.d/palisade-deny.conf"
+//! reload = ["nginx", "-s", "reload"]
+//! ```
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -300,6 +324,26 @@ mod tests {
         assert_eq!(p.action, Action::Ban);
         assert_eq!(p.escalation.as_ref().unwrap()[1], None);
         assert_eq!(p.allowlist.len(), 1);
+    }
+
+    #[test]
+    fn module_doc_example_parses() {
+        let doc = include_str!("config.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start_matches(' '))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let value: toml::Table = toml::from_str(&example).unwrap();
+        let section = value["respond"].clone();
+        let cfg: RespondConfig = section.try_into().unwrap();
+        assert_eq!(cfg.backend, BackendKind::Nftables);
+        assert_eq!(cfg.policies.len(), 2);
+        assert_eq!(cfg.allowlist[1].to_string(), "198.51.100.7/32");
+        assert!(cfg.nginx.is_some());
     }
 
     #[test]

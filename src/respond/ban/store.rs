@@ -103,6 +103,9 @@ impl BanStore {
 
     /// Uses an already open connection to palisade's database.
     pub fn from_connection(conn: Connection) -> Result<BanStore> {
+        // Other stages write the same file; wait for their locks instead of failing.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(q("set busy timeout"))?;
         conn.execute_batch(SCHEMA).map_err(q("create tables"))?;
         let found: Option<i64> = conn
             .query_row("SELECT max(version) FROM respond_schema", [], |r| r.get(0))
@@ -161,6 +164,32 @@ impl BanStore {
             )
             .map_err(q("insert ban"))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records many bans in one transaction (imports from peers, bulk `ban add`): one
+    /// disk sync instead of one per ban. Returns how many were written.
+    pub fn insert_many(&mut self, bans: &[Ban], caused_by: &str, simulated: bool) -> Result<usize> {
+        let tx = self.conn.transaction().map_err(q("begin bulk insert"))?;
+        {
+            let sql = "INSERT INTO bans (scope, created_ms, until_ms, reason, rule_id, repeat,
+                       caused_by, simulated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+            let mut stmt = tx.prepare(sql).map_err(q("bulk insert"))?;
+            for ban in bans {
+                stmt.execute(params![
+                    ban.scope.to_string(),
+                    ban.created.as_millisecond(),
+                    ban.until.map(|t| t.as_millisecond()),
+                    ban.reason,
+                    ban.rule_id,
+                    ban.repeat,
+                    caused_by,
+                    simulated,
+                ])
+                .map_err(q("bulk insert"))?;
+            }
+        }
+        tx.commit().map_err(q("commit bulk insert"))?;
+        Ok(bans.len())
     }
 
     /// Bans not lifted and not over at `now`, simulated ones included, oldest first.
