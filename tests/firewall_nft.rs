@@ -158,3 +158,23 @@ fn responder_ban_and_unban_reach_the_kernel() {
     r.ban_remove(scope, "operator:test").unwrap();
     assert!(connects(&lab.client, host) && connects(&lab.client, published));
 }
+
+#[test]
+fn ban_after_someone_deleted_the_table_recreates_it() {
+    let lab = Lab::new(NFT);
+    let [(host, _h), _] = services(&lab);
+    assert!(reachable(&lab.client, host), "lab broken");
+    let mut nft = nft(&lab);
+    nft.apply(&[ban("192.0.2.50/32", None)], Timestamp::now())
+        .unwrap();
+    netns_lab::run(&[
+        "ip", "netns", "exec", &lab.fw, "nft", "delete", "table", "inet", "palisade",
+    ]);
+
+    nft.apply(&[ban("10.200.1.2/32", None)], Timestamp::now())
+        .unwrap();
+    assert!(
+        !connects(&lab.client, host),
+        "ban not in force after table re-creation"
+    );
+}

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use jiff::Timestamp;
 use serde_json::{Value, json};
+use tracing::warn;
 
 use super::{
     BackendError, Ban, CommandRunner, Enforcement, FirewallBackend, ReconcileReport, live,
@@ -246,11 +247,23 @@ impl FirewallBackend for Nftables {
 
     fn apply(&mut self, bans: &[Ban], now: Timestamp) -> Result<(), BackendError> {
         let wanted: Vec<&Ban> = live(bans, now).collect();
-        let cmds = self.with_setup(add_elements(&wanted, now));
+        let elems = add_elements(&wanted, now);
+        let cmds = self.with_setup(elems.clone());
         if cmds.is_empty() {
             return Ok(());
         }
-        self.run_json(cmds)?;
+        let was_ready = self.ready;
+        self.ready = false;
+        match self.run_json(cmds) {
+            Ok(()) => {}
+            // Someone removed our table (`nft flush ruleset`, a firewalld reload): set
+            // it up again once in the same transaction as the bans.
+            Err(e) if was_ready => {
+                warn!(error = %e, "nftables table missing or changed; recreating it");
+                self.run_json(self.with_setup(elems))?;
+            }
+            Err(e) => return Err(e),
+        }
         self.ready = true;
         Ok(())
     }
@@ -420,6 +433,38 @@ mod tests {
             .sum();
         assert_eq!(elems, 500);
         assert_eq!(writes[0].argv, ["nft", "-j", "-f", "-"]);
+    }
+
+    #[test]
+    fn flushed_ruleset_is_set_up_again_on_the_next_ban() {
+        // First write succeeds, second fails (table gone), third (with setup) succeeds.
+        let mut n = 0;
+        let runner = RecordingRunner::new(move |_| {
+            n += 1;
+            match n {
+                2 => CmdOutput {
+                    code: Some(1),
+                    stderr: "Error: No such file or directory".into(),
+                    ..CmdOutput::default()
+                },
+                _ => CmdOutput::ok(""),
+            }
+        });
+        let calls = runner.calls.clone();
+        let mut nft = Nftables::new(Box::new(runner), "nft", -10);
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        nft.apply(&[ban("192.0.2.1/32", Some(1), now)], now)
+            .unwrap();
+        nft.apply(&[ban("192.0.2.2/32", Some(1), now)], now)
+            .unwrap();
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.len(), 3);
+        let last = calls[2].stdin.as_deref().unwrap();
+        assert!(
+            last.contains(r#""table":{"family":"inet","name":"palisade"}"#),
+            "{last}"
+        );
+        assert!(last.contains("192.0.2.2"));
     }
 
     #[test]
