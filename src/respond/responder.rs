@@ -259,32 +259,38 @@ impl Responder {
             return Vec::new();
         }
         let ip = d.key_value("source.ip").and_then(parse_client_ip);
-        if let Some(ip) = ip {
-            if self.banned_at(ip, d.last_seen) {
-                self.stats.suppressed_while_banned += 1;
-                return Vec::new();
-            }
-            if self.unbanned_at(ip).is_some_and(|at| d.last_seen <= at) {
-                // Built from events an operator already forgave (replay after restart).
-                self.stats.before_unban += 1;
-                return Vec::new();
-            }
-            self.note_docker(ip);
-            let keys = [d.rule.id.as_str(), d.rule.name.as_deref().unwrap_or("")];
-            let policy_key = format!("policy:{}", entry.name);
-            let scope = self.scope_for(ip);
-            if let Some(hit) = self
-                .allowlist
-                .check(scope, &[keys[0], keys[1], &policy_key])
-            {
-                self.refuse(scope, &hit);
-                return Vec::new();
-            }
+        if ip.is_some_and(|ip| !self.may_act_on(d, &entry, ip)) {
+            return Vec::new();
         }
         match (entry.action, ip) {
             (Action::Ban, Some(ip)) => self.ban_for_detection(d, &entry, ip),
             _ => vec![self.alert_for(d, entry.simulate)],
         }
+    }
+
+    /// The per-address gates, in order: already banned (field case 9), events older
+    /// than a manual unban (field case 19), Docker NAT (field case 18), allowlist
+    /// (field cases 22, 23).
+    fn may_act_on(&mut self, d: &Detection, entry: &PolicyEntry, ip: IpAddr) -> bool {
+        if self.banned_at(ip, d.last_seen) {
+            self.stats.suppressed_while_banned += 1;
+            return false;
+        }
+        if self.unbanned_at(ip).is_some_and(|at| d.last_seen <= at) {
+            // Built from events an operator already forgave (replay after restart).
+            self.stats.before_unban += 1;
+            return false;
+        }
+        self.note_docker(ip);
+        let policy_key = format!("policy:{}", entry.name);
+        let mut keys = vec![d.rule.id.as_str(), policy_key.as_str()];
+        keys.extend(d.rule.name.as_deref());
+        let scope = self.scope_for(ip);
+        let Some(hit) = self.allowlist.check(scope, &keys) else {
+            return true;
+        };
+        self.refuse(scope, &hit);
+        false
     }
 
     /// Whether this detection episode (rule, key, start) is new; a closed detection
