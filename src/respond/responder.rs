@@ -1,5 +1,15 @@
 //! [`Responder`]: policy + allowlist + ban store + backends. One instance per daemon
 //! (or scan); it is not shared between threads, the pipeline owns it.
+//!
+//! Life cycle: [`Responder::reconcile_on_start`] once (restores bans in one batch, no
+//! notifications), then [`Responder::on_detection`] per detection and
+//! [`Responder::expire`] on a timer. There is deliberately no "stop" step: firewall
+//! state is left in place when palisade exits (nftables/ipset elements keep their own
+//! timeouts), so a restart neither opens a gap nor re-adds everything (field case 48).
+//!
+//! Ban start and expiry come from event time (the detection's last event), so a
+//! replay after a restart computes the same expiry as the live run did; kernel timeouts
+//! are the time left from the wall clock.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
