@@ -297,6 +297,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_mapped_spelling_of_an_ipv4_address_is_that_address(bits: u32) {
+            let v4 = Ipv4Addr::from(bits);
+            let mapped = v4.to_ipv6_mapped();
+            let want = Some(IpAddr::V4(v4));
+            proptest::prop_assert_eq!(parse_client_ip(&v4.to_string()), want);
+            proptest::prop_assert_eq!(parse_client_ip(&mapped.to_string()), want);
+            let upper = format!("[{}]", mapped.to_string().to_uppercase());
+            proptest::prop_assert_eq!(parse_client_ip(&upper), want);
+            let net = IpNet::new(IpAddr::V6(mapped), 128).unwrap();
+            proptest::prop_assert_eq!(normalize_net(net), IpNet::from(IpAddr::V4(v4)));
+        }
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn host_addresses_are_read_from_proc_and_include_loopback() {

@@ -17,6 +17,8 @@ use super::{
 const SET4: &str = "palisade4";
 const SET6: &str = "palisade6";
 const CHAINS: [&str; 2] = ["INPUT", "DOCKER-USER"];
+/// ipset's largest timeout (about 24.8 days).
+const MAX_TIMEOUT_SECS: u64 = 2_147_483;
 
 /// The iptables + ipset backend.
 pub struct Iptables {
@@ -40,9 +42,10 @@ pub fn restore_adds(bans: &[&Ban], now: Timestamp) -> String {
     let mut out = String::new();
     for b in bans {
         let secs = match b.remaining_secs(now) {
-            None => 0,
             Some(0) => continue,
-            Some(s) => s,
+            Some(s) if s <= MAX_TIMEOUT_SECS => s,
+            // Permanent, or beyond ipset's limit: palisade's expiry timer removes it.
+            _ => 0,
         };
         let _ = writeln!(out, "add {} {} timeout {secs}", set_of(&b.scope), b.scope);
     }

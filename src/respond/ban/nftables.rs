@@ -26,6 +26,9 @@ pub const TABLE: &str = "palisade";
 const FAMILY: &str = "inet";
 const SET4: &str = "banned4";
 const SET6: &str = "banned6";
+/// Longest per-element timeout given to the kernel: older kernels keep set timeouts in
+/// 32-bit milliseconds (about 49 days).
+const MAX_TIMEOUT_SECS: u64 = u32::MAX as u64 / 1000;
 /// The chains and the hook each sits on.
 const CHAINS: [(&str, &str); 2] = [("input", "input"), ("forward", "forward")];
 
@@ -152,9 +155,13 @@ pub fn add_elements(bans: &[&Ban], now: Timestamp) -> Vec<Value> {
             .filter_map(|b| {
                 let val = elem_value(&b.scope);
                 match b.remaining_secs(now) {
-                    None => Some(json!({"elem": {"val": val}})),
                     Some(0) => None,
-                    Some(secs) => Some(json!({"elem": {"val": val, "timeout": secs}})),
+                    Some(secs) if secs <= MAX_TIMEOUT_SECS => {
+                        Some(json!({"elem": {"val": val, "timeout": secs}}))
+                    }
+                    // Permanent, or longer than older kernels accept: no kernel timeout;
+                    // palisade's expiry timer removes it.
+                    _ => Some(json!({"elem": {"val": val}})),
                 }
             })
             .collect();
@@ -378,6 +385,14 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("192.0.2.2"), "{text}");
+    }
+
+    #[test]
+    fn very_long_ban_gets_no_kernel_timeout_instead_of_an_overflow() {
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let year = ban("192.0.2.1/32", Some(24 * 365), now);
+        let text = Value::Array(add_elements(&[&year], now)).to_string();
+        assert!(!text.contains("timeout"), "{text}");
     }
 
     #[test]
