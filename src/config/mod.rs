@@ -88,6 +88,9 @@ impl SourceConfig {
 }
 
 /// Which parser reads a source, with its settings.
+// Built once per source at start-up, so the size of the JSON mapping variant costs
+// nothing worth boxing it for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ParserConfig {
@@ -178,7 +181,7 @@ impl Default for JsonFieldMap {
 }
 
 /// Client-address resolution.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetworkConfig {
     /// Proxies whose `X-Forwarded-For` is believed. The client is the right-most hop
@@ -186,15 +189,6 @@ pub struct NetworkConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Addresses never counted against or banned (loopback is always in it).
     pub allowlist: Vec<IpNet>,
-}
-
-impl Default for NetworkConfig {
-    fn default() -> Self {
-        NetworkConfig {
-            trusted_proxies: Vec::new(),
-            allowlist: Vec::new(),
-        }
-    }
 }
 
 /// Engine limits and the reference stack's application facts rules refer to.
@@ -411,12 +405,12 @@ impl Config {
             }
         }
         for (id, o) in &self.rules.overrides {
-            if let Some(t) = &o.timespan {
-                if parse_duration(t).is_none() {
-                    return Err(invalid(format!(
-                        "rules.overrides.{id}.timespan {t:?} is not a duration"
-                    )));
-                }
+            if let Some(t) = &o.timespan
+                && parse_duration(t).is_none()
+            {
+                return Err(invalid(format!(
+                    "rules.overrides.{id}.timespan {t:?} is not a duration"
+                )));
             }
         }
         Ok(())
