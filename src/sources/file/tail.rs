@@ -45,6 +45,8 @@ const RECENT_LINES: usize = 4;
 const TAIL_SIG_BYTES: u64 = 128;
 /// How much of a rewritten file is searched for the lines read last.
 const REWRITE_SEARCH_BYTES: u64 = 16 * 1024 * 1024;
+/// Lines a rewritten log may keep in front of the survivors (a header).
+const HEADER_LINES: usize = 8;
 /// Read size for following.
 const TAIL_CHUNK: usize = 64 * 1024;
 
@@ -688,7 +690,8 @@ impl Tailer {
                 f.backlog = true;
                 break;
             }
-            let n = match f.file.read_at(buf, f.split.pos()) {
+            let want = (limit - read).min(buf.len() as u64) as usize;
+            let n = match f.file.read_at(&mut buf[..want], f.split.pos()) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -825,28 +828,30 @@ fn tail_sig(f: &Follower) -> Option<u64> {
 }
 
 /// After a rewrite: the offset just past the lines read last, found in the new
-/// content. Survivors of a sliding, size-capped log sit at its start, so the longest
-/// suffix of the remembered lines that is a prefix of the new content wins; else the
-/// first place all remembered lines occur in a row; else `None` (read from 0).
+/// content, or `None` (read from 0). A size-capped log drops its oldest lines, so the
+/// survivors are a suffix of what was read, sitting at the start of the new content
+/// (or behind a few header lines that are kept). The longest such suffix wins; all
+/// remembered lines in a row (two or more) are also accepted anywhere, for edits
+/// further up the file.
 fn find_resume(file: &File, cap: usize, recent: &VecDeque<u64>) -> Option<u64> {
     if recent.is_empty() {
         return None;
     }
     let lines = line_hashes(file, cap, REWRITE_SEARCH_BYTES);
     let recent: Vec<u64> = recent.iter().copied().collect();
-    for m in (1..=recent.len().min(lines.len())).rev() {
-        let prefix = lines[..m].iter().map(|l| l.0);
-        if prefix.eq(recent[recent.len() - m..].iter().copied()) {
-            return Some(lines[m - 1].1);
+    for m in (1..=recent.len()).rev() {
+        let wanted = &recent[recent.len() - m..];
+        let anywhere = m == recent.len() && m >= 2;
+        let last_start = if anywhere { lines.len() } else { HEADER_LINES };
+        let found = lines
+            .windows(m)
+            .take(last_start + 1)
+            .find(|w| w.iter().map(|l| l.0).eq(wanted.iter().copied()));
+        if let Some(w) = found {
+            return Some(w[m - 1].1);
         }
     }
-    if recent.len() < 2 {
-        return None;
-    }
-    lines
-        .windows(recent.len())
-        .find(|w| w.iter().map(|l| l.0).eq(recent.iter().copied()))
-        .map(|w| w[w.len() - 1].1)
+    None
 }
 
 /// (hash, end offset) of each complete line in the first `limit` bytes.
