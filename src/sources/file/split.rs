@@ -78,6 +78,9 @@ impl Splitter {
     where
         F: FnMut(&RawLine<'_>) -> ControlFlow<()>,
     {
+        if !self.cr_pending && memchr::memchr(b'\r', chunk).is_none() {
+            return self.feed_lf_only(chunk, f);
+        }
         let base = self.pos;
         let mut i = 0;
         if self.cr_pending && !chunk.is_empty() {
@@ -105,23 +108,52 @@ impl Splitter {
             let next = k + 1 + usize::from(crlf);
             self.count_ending(crlf, is_cr);
             self.pos = base + next as u64;
-            if self.partial {
-                self.append_partial(&chunk[i..k], base + i as u64);
-                self.emit_partial(&mut f)?;
-            } else {
-                let (bytes, truncated) = cap_bytes(&chunk[i..k], self.cap);
-                let line = RawLine {
-                    offset: base + i as u64,
-                    end: self.pos,
-                    bytes,
-                    truncated,
-                };
-                f(&line)?;
-            }
+            self.emit_line(&chunk[i..k], base + i as u64, &mut f)?;
             i = next;
         }
         self.pos = base + chunk.len() as u64;
         ControlFlow::Continue(())
+    }
+
+    /// [`Splitter::feed`] for the common chunk without any `\r`: one memchr iterator
+    /// over `\n` keeps its search state between lines instead of starting a new
+    /// two-byte search for every line.
+    fn feed_lf_only<F>(&mut self, chunk: &[u8], mut f: F) -> ControlFlow<()>
+    where
+        F: FnMut(&RawLine<'_>) -> ControlFlow<()>,
+    {
+        let base = self.pos;
+        let mut i = 0;
+        for k in memchr::memchr_iter(b'\n', chunk) {
+            self.endings.lf += 1;
+            self.pos = base + k as u64 + 1;
+            self.emit_line(&chunk[i..k], base + i as u64, &mut f)?;
+            i = k + 1;
+        }
+        if i < chunk.len() {
+            self.append_partial(&chunk[i..], base + i as u64);
+        }
+        self.pos = base + chunk.len() as u64;
+        ControlFlow::Continue(())
+    }
+
+    /// Emits the line whose last bytes are `bytes` (starting at `offset`) and whose
+    /// terminator ends at `self.pos`, joining it to a held partial line if any.
+    fn emit_line<F>(&mut self, bytes: &[u8], offset: u64, f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(&RawLine<'_>) -> ControlFlow<()>,
+    {
+        if self.partial {
+            self.append_partial(bytes, offset);
+            return self.emit_partial(f);
+        }
+        let (bytes, truncated) = cap_bytes(bytes, self.cap);
+        f(&RawLine {
+            offset,
+            end: self.pos,
+            bytes,
+            truncated,
+        })
     }
 
     /// End of input: hands out the unfinished last line, if any (a file's last line

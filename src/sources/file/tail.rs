@@ -543,6 +543,14 @@ impl Tailer {
             });
             return 0;
         }
+        if let Some(offset) = self.copy_of_followed(spec, id, fingerprint, size) {
+            notices.push(TailNotice::Resumed {
+                source,
+                path: path.to_owned(),
+                offset,
+            });
+            return offset;
+        }
         let offset = if self.first_poll && self.opts.start_at_end {
             end_of_last_line(file, size)
         } else {
@@ -554,6 +562,21 @@ impl Tailer {
             offset,
         });
         offset
+    }
+
+    /// A new file with the fingerprint of a file already followed is a copy of it
+    /// (logrotate's `copytruncate` copy, matched by a broad glob): it starts where
+    /// the original was read up to, so the copied lines are not handed out twice.
+    fn copy_of_followed(&self, spec: usize, id: FileId, fp: Option<u64>, size: u64) -> Option<u64> {
+        if self.first_poll {
+            return None;
+        }
+        let fp = fp?;
+        self.followers
+            .iter()
+            .find(|f| f.spec == spec && f.id != id && f.fingerprint == Some(fp))
+            .map(|f| f.committed)
+            .filter(|&offset| offset <= size)
     }
 
     /// Finds and removes the checkpoint of this file: same device/inode and
@@ -628,6 +651,12 @@ impl Tailer {
         let f = &mut self.followers[i];
         let Ok(meta) = f.file.metadata() else { return };
         let size = meta.len();
+        if size == 0 && f.committed > 0 {
+            // Emptied: a rewrite in progress (truncate, then write) or copytruncate.
+            // Decide once content is back, so lines that survive a rewrite can be
+            // recognised instead of being read again.
+            return;
+        }
         let shrunk = size < f.split.pos();
         let current_fp = fingerprint_file(&f.file).ok().flatten();
         let fp_changed = f.fingerprint.is_some() && current_fp != f.fingerprint;
