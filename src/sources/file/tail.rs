@@ -649,31 +649,17 @@ impl Tailer {
     /// Step 2: notice content replaced under the same inode and decide where to go on.
     fn check_replaced(&mut self, i: usize, notices: &mut Vec<TailNotice>) {
         let f = &mut self.followers[i];
-        let Ok(meta) = f.file.metadata() else { return };
-        let size = meta.len();
-        if size == 0 && f.committed > 0 {
-            // Emptied: a rewrite in progress (truncate, then write) or copytruncate.
-            // Decide once content is back, so lines that survive a rewrite can be
-            // recognised instead of being read again.
+        let Some((size, current_fp)) = replaced(f) else {
             return;
-        }
-        let shrunk = size < f.split.pos();
-        let current_fp = fingerprint_file(&f.file).ok().flatten();
-        let fp_changed = f.fingerprint.is_some() && current_fp != f.fingerprint;
-        let tail_changed = !shrunk && f.tail_sig.is_some() && f.tail_sig != tail_sig(f);
-        if f.fingerprint.is_none() && !shrunk {
-            f.fingerprint = current_fp;
-        }
-        if !(shrunk || fp_changed || tail_changed) {
-            return;
-        }
-        let source = self.specs[f.spec].source.clone();
+        };
+        let spec = f.spec;
+        let cap = self.specs[spec].max_line_bytes;
+        let source = self.specs[spec].source.clone();
         let path = path_text(&f.path);
         let old_offset = f.committed;
-        let resume = find_resume(&f.file, self.specs[f.spec].max_line_bytes, &f.recent);
-        let spec = f.spec;
+        let resume = find_resume(&f.file, cap, &f.recent);
         let at = resume.unwrap_or(0);
-        f.split = Splitter::new(self.specs[spec].max_line_bytes, at);
+        f.split = Splitter::new(cap, at);
         f.committed = at;
         f.fingerprint = current_fp;
         f.tail_sig = None;
@@ -682,27 +668,28 @@ impl Tailer {
             f.recent.clear();
         }
         let stats = self.stats_for(spec);
-        match resume {
+        let notice = match resume {
             Some(resumed_at) => {
                 stats.rewrites += 1;
                 tracing::info!(%source, path, resumed_at, "File rewritten in place");
-                notices.push(TailNotice::Rewritten {
+                TailNotice::Rewritten {
                     source,
                     path,
                     resumed_at,
-                });
+                }
             }
             None => {
                 stats.truncations += 1;
                 tracing::info!(%source, path, old_offset, size, "File truncated");
-                notices.push(TailNotice::Truncated {
+                TailNotice::Truncated {
                     source,
                     path,
                     old_offset,
                     size,
-                });
+                }
             }
-        }
+        };
+        notices.push(notice);
     }
 
     /// Step 3: hand out every complete line the file has now (up to the per-poll cap).
@@ -834,6 +821,27 @@ impl Sink {
         self.committed = raw.end;
         ControlFlow::Continue(())
     }
+}
+
+/// Whether the content under a followed inode was replaced: size below the read
+/// position, another first line, or other bytes just before the read position.
+/// Returns the size and current fingerprint when it was.
+fn replaced(f: &mut Follower) -> Option<(u64, Option<u64>)> {
+    let size = f.file.metadata().ok()?.len();
+    if size == 0 && f.committed > 0 {
+        // Emptied: a rewrite in progress (truncate, then write) or copytruncate.
+        // Decide once content is back, so lines that survive a rewrite can be
+        // recognised instead of being read again.
+        return None;
+    }
+    let shrunk = size < f.split.pos();
+    let current_fp = fingerprint_file(&f.file).ok().flatten();
+    let fp_changed = f.fingerprint.is_some() && current_fp != f.fingerprint;
+    let tail_changed = !shrunk && f.tail_sig.is_some() && f.tail_sig != tail_sig(f);
+    if f.fingerprint.is_none() && !shrunk {
+        f.fingerprint = current_fp;
+    }
+    (shrunk || fp_changed || tail_changed).then_some((size, current_fp))
 }
 
 /// In-memory hash of a line's (capped) bytes; never stored, so std's hasher is fine.
