@@ -1,8 +1,11 @@
 //! Reading a whole file (plain, gzip or stdin) for `scan`.
 //!
 //! One 256 KiB buffer, one [`Line`] reused for every line: the callback borrows the
-//! line and must copy what it keeps. Measured on one core this runs at several
-//! million lines per second, so parsing and detection, not reading, bound `scan`.
+//! line and must copy what it keeps. Measured 2026-12-04 (`scan_read_throughput` in
+//! tests/sources_file.rs, release, 1M nginx lines of 153 bytes, page cache warm, busy
+//! 2-core host): plain 6.8 M lines/s wall, 14 M lines/s (2.2 GB/s) on-CPU; gzip
+//! 4.7 M lines/s wall, 9.4 M lines/s on-CPU. Parsing and detection, not reading,
+//! bound `scan`.
 
 use std::fs::File;
 use std::io::{self, Read};
