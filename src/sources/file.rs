@@ -1,1 +1,0 @@
-//! File sources: reading whole files for `scan`, following them for `watch`.
