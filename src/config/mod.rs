@@ -41,6 +41,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub metrics: MetricsConfig,
     pub watch: WatchConfig,
+    /// What detections lead to: bans, alerts (see `respond::config`).
+    pub respond: crate::respond::config::RespondConfig,
 }
 
 /// One log source: files matched by a glob, or standard input (`path = "-"`).
