@@ -20,6 +20,7 @@ use crate::event::{Event, Text};
 pub struct ClientResolver {
     trusted: Vec<IpNet>,
     warned_no_client: bool,
+    no_client: u64,
 }
 
 impl ClientResolver {
@@ -28,6 +29,7 @@ impl ClientResolver {
         ClientResolver {
             trusted: net.trusted_proxies.clone(),
             warned_no_client: false,
+            no_client: 0,
         }
     }
 
@@ -72,6 +74,7 @@ impl ClientResolver {
     }
 
     fn warn_no_client(&mut self, ev: &Event, remote: IpAddr) {
+        self.no_client += 1;
         if self.warned_no_client {
             return;
         }
@@ -88,6 +91,11 @@ impl ClientResolver {
     /// Whether the "request from a trusted proxy without a client" warning was given.
     pub fn warned_no_client(&self) -> bool {
         self.warned_no_client
+    }
+
+    /// Requests from a trusted proxy that had no usable client hop (warned once).
+    pub fn no_client_count(&self) -> u64 {
+        self.no_client
     }
 }
 
@@ -119,5 +127,19 @@ mod tests {
         r.resolve(&mut ev, "10.0.0.5".parse().unwrap(), Some("203.0.113.1, junk, 10.0.0.4"));
         assert_eq!(ev.source_ip, None);
         assert!(r.warned_no_client());
+    }
+
+    #[test]
+    fn trusted_peer_without_client_warns_once_per_source() {
+        // field case 15, line 4 repeated
+        let mut r = resolver();
+        for _ in 0..3 {
+            let mut ev = Event::default();
+            r.resolve(&mut ev, "10.0.0.6".parse().unwrap(), Some("-"));
+            assert_eq!(ev.source_ip, None);
+            assert_eq!(ev.peer_ip, Some("10.0.0.6".parse().unwrap()));
+        }
+        assert!(r.warned_no_client());
+        assert_eq!(r.no_client_count(), 3);
     }
 }
