@@ -118,6 +118,10 @@ pub(crate) fn apply_security_event(ev: &mut Event) {
     };
     let action = kind.trim().to_owned();
     ev.kind = EventKind::Security;
+    if let Some(detail) = ev.action.take().filter(|a| *a != action) {
+        // A `type`/`event` field the mapping read as the action is kept as detail.
+        ev.push_extra("security.detail", detail);
+    }
     let failed = matches!(action.as_str(), "auth_failure" | "rate_limit" | "access_denied");
     if failed {
         ev.outcome = Some(Text::from("failure"));
