@@ -44,7 +44,8 @@ fn parse(parser: ParserConfig, net: &NetworkConfig, input: &str) -> Vec<Event> {
             truncated: false,
             invalid_utf8: false,
         };
-        p.parse(&line, &mut out).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+        p.parse(&line, &mut out)
+            .unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
     }
     p.flush(&mut out);
     out
@@ -74,9 +75,18 @@ fn backend_request_log_keeps_raw_url_and_believes_the_proxy() {
 #[test]
 fn backend_security_events_get_kind_and_action() {
     let events = parse(ParserConfig::Backend, &docker_net(), STDOUT);
-    let security: Vec<_> = events.iter().filter(|e| e.kind == EventKind::Security).collect();
-    let actions: Vec<_> = security.iter().map(|e| e.action.as_deref().unwrap()).collect();
-    assert_eq!(actions, ["auth_failure", "rate_limit", "suspicious_activity"]);
+    let security: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Security)
+        .collect();
+    let actions: Vec<_> = security
+        .iter()
+        .map(|e| e.action.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["auth_failure", "rate_limit", "suspicious_activity"]
+    );
     assert_eq!(security[0].extra("reason"), Some("invalid_password"));
     assert_eq!(security[0].source_ip.unwrap().to_string(), "203.0.113.50");
     assert_eq!(security[0].outcome.as_deref(), Some("failure"));
@@ -87,7 +97,10 @@ fn backend_security_events_get_kind_and_action() {
 #[test]
 fn backend_morgan_line_is_an_access_event() {
     let events = parse(ParserConfig::Backend, &NetworkConfig::default(), STDOUT);
-    let morgan = events.iter().find(|e| e.extra("backend.log") == Some("morgan")).unwrap();
+    let morgan = events
+        .iter()
+        .find(|e| e.extra("backend.log") == Some("morgan"))
+        .unwrap();
     assert_eq!(morgan.status, Some(401));
     assert_eq!(morgan.source_ip.unwrap().to_string(), "172.18.0.4");
     assert_eq!(morgan.url_path(), Some("/api/auth/login"));
@@ -96,8 +109,16 @@ fn backend_morgan_line_is_an_access_event() {
 #[test]
 fn stack_trace_is_joined_to_the_entry_before_it() {
     let events = parse(ParserConfig::Backend, &NetworkConfig::default(), STDOUT);
-    assert_eq!(events.len(), 8, "{:#?}", events.iter().map(|e| &e.raw).collect::<Vec<_>>());
-    let err = events.iter().find(|e| e.raw.starts_with("Database query failed:")).unwrap();
+    assert_eq!(
+        events.len(),
+        8,
+        "{:#?}",
+        events.iter().map(|e| &e.raw).collect::<Vec<_>>()
+    );
+    let err = events
+        .iter()
+        .find(|e| e.raw.starts_with("Database query failed:"))
+        .unwrap();
     let msg = err.message.as_deref().unwrap();
     assert!(msg.contains("Error: connect ECONNREFUSED"));
     assert!(msg.ends_with("(node:internal/process/task_queues:95:21)"));
@@ -105,12 +126,19 @@ fn stack_trace_is_joined_to_the_entry_before_it() {
     // Plain lines take the previous line's time.
     assert_eq!(err.timestamp.to_string(), "2024-06-01T10:00:02.5Z");
     // The last entry is only released by flush.
-    assert_eq!(events.last().unwrap().message.as_deref(), Some("Server listening on port 3000"));
+    assert_eq!(
+        events.last().unwrap().message.as_deref(),
+        Some("Server listening on port 3000")
+    );
 }
 
 #[test]
 fn security_log_lines_are_security_events() {
-    let events = parse(ParserConfig::SecurityLog, &NetworkConfig::default(), SECURITY_LOG);
+    let events = parse(
+        ParserConfig::SecurityLog,
+        &NetworkConfig::default(),
+        SECURITY_LOG,
+    );
     assert!(events.iter().all(|e| e.kind == EventKind::Security));
     assert_eq!(events[0].action.as_deref(), Some("login_failed"));
     assert_eq!(events[0].outcome.as_deref(), Some("failure"));

@@ -100,7 +100,8 @@ fn check_case(p: &mut dyn Parser, case: &Case) -> Result<(), String> {
         invalid_utf8: false,
     };
     let mut out = Vec::new();
-    p.parse(&line, &mut out).map_err(|e| format!("rejected: {e}"))?;
+    p.parse(&line, &mut out)
+        .map_err(|e| format!("rejected: {e}"))?;
     p.flush(&mut out);
     let ev = out.last().ok_or("no event")?;
     let client = ev.source_ip.map(|i| i.to_string());
@@ -132,9 +133,19 @@ fn fail2ban_nginx_corpus_clients_and_times() {
     let mut all_failures = Vec::new();
     for (name, parser) in files {
         let (total, failures) = check_file(name, parser);
-        println!("{name}: {} of {total} match:true lines correct", total - failures.len());
-        assert!(total > 0, "{name}: no annotated lines found; is the corpus intact?");
+        println!(
+            "{name}: {} of {total} match:true lines correct",
+            total - failures.len()
+        );
+        assert!(
+            total > 0,
+            "{name}: no annotated lines found; is the corpus intact?"
+        );
         all_failures.extend(failures);
     }
-    assert!(all_failures.is_empty(), "corpus mismatches:\n{}", all_failures.join("\n"));
+    assert!(
+        all_failures.is_empty(),
+        "corpus mismatches:\n{}",
+        all_failures.join("\n")
+    );
 }

@@ -52,7 +52,10 @@ fn run(cfg: ParserConfig, tz: Option<&str>, net: &NetworkConfig, input: &str) ->
 }
 
 fn ips(events: &[Event]) -> Vec<String> {
-    events.iter().map(|e| e.source_ip.map(|i| i.to_string()).unwrap_or_default()).collect()
+    events
+        .iter()
+        .map(|e| e.source_ip.map(|i| i.to_string()).unwrap_or_default())
+        .collect()
 }
 
 fn times(events: &[Event]) -> Vec<String> {
@@ -68,7 +71,11 @@ fn ipv6_clients_parse_whatever_their_hex_letters() {
     let events = run(ParserConfig::Auto, None, &NetworkConfig::default(), input);
     assert_eq!(
         ips(&events),
-        ["2001:db8:abcd:ef01::7", "2001:db8:1234:5678::7", "2001:db8:abcd:ef01:e401:cd5:fff8:a845"]
+        [
+            "2001:db8:abcd:ef01::7",
+            "2001:db8:1234:5678::7",
+            "2001:db8:abcd:ef01:e401:cd5:fff8:a845"
+        ]
     );
     assert_eq!(events[2].source_port, Some(60040));
     assert_eq!(events[0].url_path(), Some("/wp-login.php"));
@@ -92,7 +99,10 @@ fn ipv6_with_unbracketed_port_is_split_at_the_last_colon() {
     assert_eq!(events[0].user_name.as_deref(), Some("frank"));
 
     let mut p = parse::build(&source(cfg, None), &NetworkConfig::default()).unwrap();
-    let bad = line(0, "2024-06-01T08:00:04Z auth 401 client=2001:db8::1:5834x user=frank");
+    let bad = line(
+        0,
+        "2024-06-01T08:00:04Z auth 401 client=2001:db8::1:5834x user=frank",
+    );
     let err = p.parse(&bad, &mut Vec::new()).unwrap_err();
     assert_eq!(err.reason(), "bad_ip");
 }
@@ -110,8 +120,16 @@ fn ipv4_mapped_addresses_are_normalised_to_ipv4() {
     let events = run(cfg, None, &NetworkConfig::default(), input);
     assert_eq!(ips(&events), ["192.0.2.77"; 4]);
     assert!(events.iter().all(|e| e.source_ip.unwrap().is_ipv4()));
-    assert!(events.iter().all(|e| e.action.as_deref() == Some("login_failed")));
-    assert!(events.iter().all(|e| e.outcome.as_deref() == Some("failure")));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.action.as_deref() == Some("login_failed"))
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.outcome.as_deref() == Some("failure"))
+    );
     assert_eq!(events[3].user_name.as_deref(), Some("bob"));
 }
 
@@ -126,8 +144,14 @@ fn remote_addr_with_port_is_not_cut_into_a_partial_address() {
     assert_eq!(events[0].status, Some(401));
 
     let mut p = parse::build(&source(nginx(fmt), None), &NetworkConfig::default()).unwrap();
-    let bad = line(0, r#"100.181:2225 - - [03/Apr/2024:11:26:52 +0000] "POST / HTTP/1.1" 401 27 "-" "x""#);
-    assert!(matches!(p.parse(&bad, &mut Vec::new()), Err(ParseError::BadIp(_))));
+    let bad = line(
+        0,
+        r#"100.181:2225 - - [03/Apr/2024:11:26:52 +0000] "POST / HTTP/1.1" 401 27 "-" "x""#,
+    );
+    assert!(matches!(
+        p.parse(&bad, &mut Vec::new()),
+        Err(ParseError::BadIp(_))
+    ));
 }
 
 #[test]
@@ -137,7 +161,14 @@ fn dst_fall_back_with_offsets_keeps_the_repeated_hour() {
 198.51.100.8 - - [03/Nov/2024:01:01:00 -0500] "POST /login HTTP/1.1" 401 12 "-" "curl/8.5.0"
 198.51.100.8 - - [03/Nov/2024:01:03:00 -0500] "POST /login HTTP/1.1" 401 12 "-" "curl/8.5.0""#;
     let events = run(nginx("combined"), None, &NetworkConfig::default(), input);
-    assert_eq!(times(&events), ["2024-11-03T05:58:00Z", "2024-11-03T06:01:00Z", "2024-11-03T06:03:00Z"]);
+    assert_eq!(
+        times(&events),
+        [
+            "2024-11-03T05:58:00Z",
+            "2024-11-03T06:01:00Z",
+            "2024-11-03T06:03:00Z"
+        ]
+    );
     assert_eq!(events[1].tz_offset_secs, Some(-5 * 3600));
 }
 
@@ -150,13 +181,33 @@ fn dst_fall_back_without_offsets_resolves_to_the_later_instant() {
     let cfg = ParserConfig::Json {
         fields: JsonFieldMap::default(),
     };
-    let events = run(cfg, Some("America/New_York"), &NetworkConfig::default(), input);
-    assert_eq!(times(&events), ["2024-11-03T05:58:00Z", "2024-11-03T06:01:00Z", "2024-11-03T06:03:00Z"]);
+    let events = run(
+        cfg,
+        Some("America/New_York"),
+        &NetworkConfig::default(),
+        input,
+    );
+    assert_eq!(
+        times(&events),
+        [
+            "2024-11-03T05:58:00Z",
+            "2024-11-03T06:01:00Z",
+            "2024-11-03T06:03:00Z"
+        ]
+    );
 
     let errors = "2024/11/03 01:58:00 [error] 1#1: *1 limiting requests, excess: 5.000 by zone \"login\", client: 198.51.100.8, server: s, request: \"POST /login HTTP/1.1\", host: \"s\"
 2024/11/03 01:01:00 [error] 1#1: *2 limiting requests, excess: 5.000 by zone \"login\", client: 198.51.100.8, server: s, request: \"POST /login HTTP/1.1\", host: \"s\"";
-    let events = run(ParserConfig::NginxError, Some("America/New_York"), &NetworkConfig::default(), errors);
-    assert_eq!(times(&events), ["2024-11-03T05:58:00Z", "2024-11-03T06:01:00Z"]);
+    let events = run(
+        ParserConfig::NginxError,
+        Some("America/New_York"),
+        &NetworkConfig::default(),
+        errors,
+    );
+    assert_eq!(
+        times(&events),
+        ["2024-11-03T05:58:00Z", "2024-11-03T06:01:00Z"]
+    );
 }
 
 #[test]
@@ -185,7 +236,14 @@ fn timezone_offsets_are_honoured() {
 192.0.2.81 - - [10/Mar/2024:13:07:45 +0000] "POST /login HTTP/1.1" 401 12 "-" "-"
 192.0.2.81 - - [10/Mar/2024:14:07:50 +0100] "POST /login HTTP/1.1" 401 12 "-" "-""#;
     let events = run(nginx("combined"), None, &NetworkConfig::default(), input);
-    assert_eq!(times(&events), ["2024-03-10T13:07:41Z", "2024-03-10T13:07:45Z", "2024-03-10T13:07:50Z"]);
+    assert_eq!(
+        times(&events),
+        [
+            "2024-03-10T13:07:41Z",
+            "2024-03-10T13:07:45Z",
+            "2024-03-10T13:07:50Z"
+        ]
+    );
     let offsets: Vec<_> = events.iter().map(|e| e.tz_offset_secs).collect();
     assert_eq!(offsets, [Some(28800), Some(0), Some(3600)]);
 }
@@ -202,9 +260,15 @@ fn forwarded_for_client_is_the_rightmost_untrusted_hop() {
         allowlist: vec![],
     };
     let events = run(nginx("main"), None, &net, input);
-    assert_eq!(ips(&events), ["203.0.113.50", "203.0.113.50", "203.0.113.50", ""]);
+    assert_eq!(
+        ips(&events),
+        ["203.0.113.50", "203.0.113.50", "203.0.113.50", ""]
+    );
     assert_eq!(events[0].peer_ip.unwrap().to_string(), "10.0.0.5");
-    assert_eq!(events[2].forwarded_for.as_deref(), Some("198.51.100.1, 203.0.113.50, 10.0.0.4"));
+    assert_eq!(
+        events[2].forwarded_for.as_deref(),
+        Some("198.51.100.1, 203.0.113.50, 10.0.0.4")
+    );
     assert_eq!(events[3].peer_ip.unwrap().to_string(), "10.0.0.6");
     assert_eq!(events[0].timestamp.to_string(), "2024-04-22T07:41:03Z");
 
@@ -248,14 +312,23 @@ fn nested_json_and_arrays_of_objects_are_kept() {
         source_ip: vec!["req.ip".into()],
         ..JsonFieldMap::default()
     };
-    let events = run(ParserConfig::Json { fields }, None, &NetworkConfig::default(), input);
+    let events = run(
+        ParserConfig::Json { fields },
+        None,
+        &NetworkConfig::default(),
+        input,
+    );
     let ev = &events[0];
     assert_eq!(ips(&events), ["198.51.100.71"]);
     assert_eq!(ev.extra("attempts[0].user"), Some("alice"));
     assert_eq!(ev.extra("attempts[1].user"), Some("bob"));
     assert_eq!(ev.extra("attempts[1].ok"), Some("false"));
     assert_eq!(ev.extra("req.ua"), Some("curl/8.5.0"));
-    assert_eq!(ev.extra("req.ip"), None, "a mapped field is not repeated in extra");
+    assert_eq!(
+        ev.extra("req.ip"),
+        None,
+        "a mapped field is not repeated in extra"
+    );
     assert_eq!(ev.action.as_deref(), Some("login_failed"));
 }
 
@@ -265,13 +338,32 @@ fn journald_sshd_session_failures_are_recognised() {
     let input = r#"{"__REALTIME_TIMESTAMP":"1735752216000000","_SYSTEMD_UNIT":"ssh.service","_COMM":"sshd-session","MESSAGE":"Invalid user backup from 203.0.113.31 port 41022"}
 {"__REALTIME_TIMESTAMP":"1735752218000000","_SYSTEMD_UNIT":"ssh.service","_COMM":"sshd-session","MESSAGE":"Invalid user deploy from 203.0.113.31 port 41030"}
 {"__REALTIME_TIMESTAMP":"1735752220000000","_SYSTEMD_UNIT":"ssh.service","_COMM":"sshd","MESSAGE":"Invalid user gitlab from 203.0.113.31 port 41041"}"#;
-    let events = run(ParserConfig::Journal, None, &NetworkConfig::default(), input);
+    let events = run(
+        ParserConfig::Journal,
+        None,
+        &NetworkConfig::default(),
+        input,
+    );
     assert_eq!(ips(&events), ["203.0.113.31"; 3]);
     assert!(events.iter().all(|e| e.kind == EventKind::Auth));
-    assert!(events.iter().all(|e| e.action.as_deref() == Some("login_failed")));
-    let users: Vec<_> = events.iter().map(|e| e.user_name.clone().unwrap()).collect();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.action.as_deref() == Some("login_failed"))
+    );
+    let users: Vec<_> = events
+        .iter()
+        .map(|e| e.user_name.clone().unwrap())
+        .collect();
     assert_eq!(users, ["backup", "deploy", "gitlab"]);
-    assert_eq!(times(&events), ["2025-01-01T17:23:36Z", "2025-01-01T17:23:38Z", "2025-01-01T17:23:40Z"]);
+    assert_eq!(
+        times(&events),
+        [
+            "2025-01-01T17:23:36Z",
+            "2025-01-01T17:23:38Z",
+            "2025-01-01T17:23:40Z"
+        ]
+    );
 }
 
 #[test]
@@ -280,15 +372,32 @@ fn all_three_nginx_rate_limit_forms_are_recognised() {
     let input = r#"2024/05/12 03:41:07 [error] 2211#2211: *5531 limiting connections by zone "perip", client: 198.51.100.12, server: shop.example.test, request: "GET / HTTP/1.1", host: "shop.example.test"
 2024/05/12 03:41:08 [warn] 2211#2211: *5534 delaying request, excess: 0.512, by zone "api", client: 198.51.100.12, server: shop.example.test, request: "GET /api/items HTTP/1.1", host: "shop.example.test"
 2024/05/12 03:41:09 [error] 2211#2211: *5537 limiting requests, excess: 7.250 by zone "login", client: 2001:db8::12, server: shop.example.test, request: "POST /login HTTP/2.0", host: "shop.example.test""#;
-    let events = run(ParserConfig::NginxError, None, &NetworkConfig::default(), input);
+    let events = run(
+        ParserConfig::NginxError,
+        None,
+        &NetworkConfig::default(),
+        input,
+    );
     assert!(events.iter().all(|e| e.kind == EventKind::RateLimit));
-    let kinds: Vec<_> = events.iter().map(|e| e.extra("nginx.limit.kind").unwrap()).collect();
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| e.extra("nginx.limit.kind").unwrap())
+        .collect();
     assert_eq!(kinds, ["conn", "delay", "req"]);
-    let zones: Vec<_> = events.iter().map(|e| e.extra("nginx.limit.zone").unwrap()).collect();
+    let zones: Vec<_> = events
+        .iter()
+        .map(|e| e.extra("nginx.limit.zone").unwrap())
+        .collect();
     assert_eq!(zones, ["perip", "api", "login"]);
     let actions: Vec<_> = events.iter().map(|e| e.action.clone().unwrap()).collect();
-    assert_eq!(actions, ["nginx_limit_conn", "nginx_delay", "nginx_limit_req"]);
-    assert_eq!(ips(&events), ["198.51.100.12", "198.51.100.12", "2001:db8::12"]);
+    assert_eq!(
+        actions,
+        ["nginx_limit_conn", "nginx_delay", "nginx_limit_req"]
+    );
+    assert_eq!(
+        ips(&events),
+        ["198.51.100.12", "198.51.100.12", "2001:db8::12"]
+    );
     assert_eq!(events[2].url_path(), Some("/login"));
     assert_eq!(events[2].method.as_deref(), Some("POST"));
     assert_eq!(events[0].timestamp.to_string(), "2024-05-12T03:41:07Z");
@@ -298,7 +407,8 @@ fn all_three_nginx_rate_limit_forms_are_recognised() {
 #[test]
 fn carriage_return_never_reaches_a_field() {
     // field case 38 (the parser's share: a stray CR at the end of the text)
-    let text = "192.0.2.81 - - [10/Mar/2024:21:07:41 +0800] \"GET / HTTP/1.1\" 200 12 \"-\" \"curl\"\r";
+    let text =
+        "192.0.2.81 - - [10/Mar/2024:21:07:41 +0800] \"GET / HTTP/1.1\" 200 12 \"-\" \"curl\"\r";
     let events = run(nginx("combined"), None, &NetworkConfig::default(), text);
     assert_eq!(events[0].user_agent.as_deref(), Some("curl"));
     assert!(!events[0].raw.contains('\r'));

@@ -64,9 +64,15 @@ fn combined_parser_throughput() {
         }
     }
     let rate = parsed as f64 / start.elapsed().as_secs_f64();
-    println!("nginx combined: {parsed} lines, {:.2} M lines/s", rate / 1e6);
+    println!(
+        "nginx combined: {parsed} lines, {:.2} M lines/s",
+        rate / 1e6
+    );
     assert_eq!(parsed, input.len() * rounds);
     if !cfg!(debug_assertions) {
-        assert!(rate >= 1_000_000.0, "combined parser too slow: {rate:.0} lines/s");
+        assert!(
+            rate >= 1_000_000.0,
+            "combined parser too slow: {rate:.0} lines/s"
+        );
     }
 }

@@ -41,7 +41,9 @@ impl ApacheErrorParser {
         let mut rest = text;
         let mut timed = false;
         while let Some(group) = rest.strip_prefix('[') {
-            let Some((inner, after)) = group.split_once(']') else { break };
+            let Some((inner, after)) = group.split_once(']') else {
+                break;
+            };
             timed |= self.apply_group(&mut ev, inner)?;
             rest = after.trim_start();
         }
@@ -49,7 +51,9 @@ impl ApacheErrorParser {
             return Err(ParseError::no_match(FORMAT));
         }
         if !timed {
-            ev.timestamp = self.last.ok_or_else(|| ParseError::BadTime("no time in the line".into()))?;
+            ev.timestamp = self
+                .last
+                .ok_or_else(|| ParseError::BadTime("no time in the line".into()))?;
         }
         self.last = Some(ev.timestamp);
         ev.message = Some(rest.to_owned());

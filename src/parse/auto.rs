@@ -79,7 +79,10 @@ impl AutoParser {
             return self.apache.parse_text(line, text);
         }
         if text.contains(" [") && text.contains("] \"") {
-            return self.main.parse_text(line, text).or_else(|_| self.combined.parse_text(line, text));
+            return self
+                .main
+                .parse_text(line, text)
+                .or_else(|_| self.combined.parse_text(line, text));
         }
         if let Ok(ev) = self.syslog.parse_text(line, text) {
             return Ok(ev);

@@ -83,7 +83,9 @@ impl BackendParser {
             return Ok(ev);
         }
         let mut ev = event_for(line, text);
-        ev.timestamp = self.last.ok_or_else(|| ParseError::BadTime("no time before this line".into()))?;
+        ev.timestamp = self
+            .last
+            .ok_or_else(|| ParseError::BadTime("no time before this line".into()))?;
         ev.kind = EventKind::App;
         if error_line(text) {
             ev.log_level = Some(Text::from("error"));
@@ -113,7 +115,11 @@ fn error_line(text: &str) -> bool {
 
 /// `Security event: <type>` → kind Security, action = type.
 pub(crate) fn apply_security_event(ev: &mut Event) {
-    let Some(kind) = ev.message.as_deref().and_then(|m| m.strip_prefix(SECURITY_PREFIX)) else {
+    let Some(kind) = ev
+        .message
+        .as_deref()
+        .and_then(|m| m.strip_prefix(SECURITY_PREFIX))
+    else {
         return;
     };
     let action = kind.trim().to_owned();
@@ -122,7 +128,10 @@ pub(crate) fn apply_security_event(ev: &mut Event) {
         // A `type`/`event` field the mapping read as the action is kept as detail.
         ev.push_extra("security.detail", detail);
     }
-    let failed = matches!(action.as_str(), "auth_failure" | "rate_limit" | "access_denied");
+    let failed = matches!(
+        action.as_str(),
+        "auth_failure" | "rate_limit" | "access_denied"
+    );
     if failed {
         ev.outcome = Some(Text::from("failure"));
     }

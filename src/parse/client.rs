@@ -124,7 +124,11 @@ mod tests {
     fn garbage_hop_stops_the_walk() {
         let mut r = resolver();
         let mut ev = Event::default();
-        r.resolve(&mut ev, "10.0.0.5".parse().unwrap(), Some("203.0.113.1, junk, 10.0.0.4"));
+        r.resolve(
+            &mut ev,
+            "10.0.0.5".parse().unwrap(),
+            Some("203.0.113.1, junk, 10.0.0.4"),
+        );
         assert_eq!(ev.source_ip, None);
         assert!(r.warned_no_client());
     }

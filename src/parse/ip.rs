@@ -59,7 +59,10 @@ pub fn normalize(ip: IpAddr) -> IpAddr {
 /// IPv6 value is then split at its last colon (field case 7: `2001:db8::1:58340` is
 /// `2001:db8::1` port 58340, never `2001:db8::1:5834`). Without it, a bare IPv6 value
 /// is taken whole unless it has nine groups, which can only be eight plus a port.
-pub fn parse_host_port(text: &str, port_follows: bool) -> Result<(IpAddr, Option<u16>), ParseError> {
+pub fn parse_host_port(
+    text: &str,
+    port_follows: bool,
+) -> Result<(IpAddr, Option<u16>), ParseError> {
     let s = text.trim();
     let bad = || ParseError::BadIp(text.into());
     if let Some(rest) = s.strip_prefix('[') {
@@ -116,7 +119,14 @@ mod tests {
 
     #[test]
     fn partial_or_junk_addresses_are_rejected() {
-        for bad in ["181:2225", "1.2.3", "1.2.3.4.5", "example.com", "", "2001:db8::1:5834:1:2:3:4"] {
+        for bad in [
+            "181:2225",
+            "1.2.3",
+            "1.2.3.4.5",
+            "example.com",
+            "",
+            "2001:db8::1:5834:1:2:3:4",
+        ] {
             assert!(parse_ip(bad).is_err(), "{bad} accepted");
         }
     }

@@ -60,7 +60,11 @@ fn message_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Array(items) => {
-            let bytes: Vec<u8> = items.iter().filter_map(|b| b.as_u64()).map(|b| b as u8).collect();
+            let bytes: Vec<u8> = items
+                .iter()
+                .filter_map(|b| b.as_u64())
+                .map(|b| b as u8)
+                .collect();
             String::from_utf8_lossy(&bytes).into_owned()
         }
         _ => String::new(),

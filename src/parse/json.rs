@@ -92,7 +92,11 @@ pub fn flatten(prefix: &str, v: &Value, used: &[String], out: &mut Vec<(Text, Te
     match v {
         Value::Object(map) => {
             for (k, child) in map {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&path, child, used, out);
             }
         }
@@ -153,10 +157,17 @@ impl JsonParser {
         Ok(())
     }
 
-    fn fill_time(&mut self, ev: &mut Event, doc: &Value, used: &mut Vec<String>) -> Result<(), ParseError> {
+    fn fill_time(
+        &mut self,
+        ev: &mut Event,
+        doc: &Value,
+        used: &mut Vec<String>,
+    ) -> Result<(), ParseError> {
         let found = first(&self.fields.timestamp, doc);
         let Some((path, v)) = found else {
-            ev.timestamp = self.last.ok_or_else(|| ParseError::BadTime("no timestamp field".into()))?;
+            ev.timestamp = self
+                .last
+                .ok_or_else(|| ParseError::BadTime("no timestamp field".into()))?;
             return Ok(());
         };
         used.push(path.to_owned());
@@ -177,19 +188,30 @@ impl JsonParser {
 
 /// The first candidate path present (and not null) in `doc`.
 fn first<'a, 'p>(paths: &'p [String], doc: &'a Value) -> Option<(&'p str, &'a Value)> {
-    paths
-        .iter()
-        .find_map(|p| lookup(doc, p).filter(|v| !v.is_null()).map(|v| (p.as_str(), v)))
+    paths.iter().find_map(|p| {
+        lookup(doc, p)
+            .filter(|v| !v.is_null())
+            .map(|v| (p.as_str(), v))
+    })
 }
 
-fn first_text<'a>(paths: &[String], doc: &'a Value, used: &mut Vec<String>) -> Option<Cow<'a, str>> {
+fn first_text<'a>(
+    paths: &[String],
+    doc: &'a Value,
+    used: &mut Vec<String>,
+) -> Option<Cow<'a, str>> {
     let (path, v) = first(paths, doc)?;
     let text = scalar_text(v)?;
     used.push(path.to_owned());
     Some(text)
 }
 
-fn fill_fields(f: &JsonFieldMap, ev: &mut Event, doc: &Value, used: &mut Vec<String>) -> Result<(), ParseError> {
+fn fill_fields(
+    f: &JsonFieldMap,
+    ev: &mut Event,
+    doc: &Value,
+    used: &mut Vec<String>,
+) -> Result<(), ParseError> {
     if let Some(addr) = first_text(&f.source_ip, doc, used) {
         let (ip, port) = ip::parse_host_port(&addr, false)?;
         ev.source_ip = Some(ip);
@@ -222,7 +244,11 @@ fn fill_fields(f: &JsonFieldMap, ev: &mut Event, doc: &Value, used: &mut Vec<Str
 
 /// Kind and vocabulary action from what was found.
 fn finish_kind(ev: &mut Event) {
-    ev.kind = if ev.status.is_some() || ev.method.is_some() { EventKind::Access } else { EventKind::App };
+    ev.kind = if ev.status.is_some() || ev.method.is_some() {
+        EventKind::Access
+    } else {
+        EventKind::App
+    };
     if ev.action.is_some() {
         return;
     }
@@ -251,7 +277,8 @@ mod tests {
 
     #[test]
     fn lookup_paths() {
-        let doc: Value = serde_json::from_str(r#"{"a":{"b":[{"c":1},{"c":2}]},"x.y":"flat"}"#).unwrap();
+        let doc: Value =
+            serde_json::from_str(r#"{"a":{"b":[{"c":1},{"c":2}]},"x.y":"flat"}"#).unwrap();
         assert_eq!(lookup(&doc, "a.b[1].c"), Some(&Value::from(2)));
         assert_eq!(lookup(&doc, "x.y"), Some(&Value::from("flat")));
         assert_eq!(lookup(&doc, "a.b[7].c"), None);
@@ -259,7 +286,10 @@ mod tests {
 
     #[test]
     fn vocabulary() {
-        assert_eq!(message_action("Login FAILED for alice"), Some(("login_failed", "failure")));
+        assert_eq!(
+            message_action("Login FAILED for alice"),
+            Some(("login_failed", "failure"))
+        );
         assert_eq!(message_action("GET /health"), None);
     }
 }

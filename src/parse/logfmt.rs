@@ -61,7 +61,9 @@ impl LogfmtParser {
             return Err(ParseError::no_match(FORMAT));
         }
         if !timed {
-            ev.timestamp = self.last.ok_or_else(|| ParseError::BadTime("no time in the line".into()))?;
+            ev.timestamp = self
+                .last
+                .ok_or_else(|| ParseError::BadTime("no time in the line".into()))?;
         }
         self.last = Some(ev.timestamp);
         if ev.message.is_none() && !words.is_empty() {
@@ -71,7 +73,9 @@ impl LogfmtParser {
     }
 
     fn apply_word<'a>(&self, ev: &mut Event, word: &'a str, words: &mut Vec<&'a str>) {
-        let status = (word.len() == 3).then(|| word.parse::<u16>().ok()).flatten();
+        let status = (word.len() == 3)
+            .then(|| word.parse::<u16>().ok())
+            .flatten();
         match status.filter(|s| (100..600).contains(s)) {
             Some(s) if ev.status.is_none() => ev.status = Some(s),
             _ => words.push(word),

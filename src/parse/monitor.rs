@@ -74,7 +74,11 @@ impl FormatMonitor {
 
     /// Records one line's result; returns the mismatch the one time it is decided
     /// (also logged as a WARN).
-    pub fn record(&mut self, text: &str, result: Result<(), &ParseError>) -> Option<FormatMismatch> {
+    pub fn record(
+        &mut self,
+        text: &str,
+        result: Result<(), &ParseError>,
+    ) -> Option<FormatMismatch> {
         if let Err(e) = result {
             let i = REASONS.iter().position(|r| *r == e.reason()).unwrap_or(0);
             self.counts[i] += 1;

@@ -122,8 +122,14 @@ fn strip_connection<'a>(ev: &mut Event, body: &'a str) -> &'a str {
 /// Which `, client: ` occurrence names the client.
 #[derive(Debug, PartialEq)]
 enum ClientPick<'a> {
-    Found { at: usize, addr: &'a str, tail: &'a str },
-    Ambiguous { at: usize },
+    Found {
+        at: usize,
+        addr: &'a str,
+        tail: &'a str,
+    },
+    Ambiguous {
+        at: usize,
+    },
     None,
 }
 
@@ -142,7 +148,11 @@ fn find_client(body: &str) -> ClientPick<'_> {
     for at in memmem::find_iter(body.as_bytes(), NEEDLE) {
         let value = &body[at + NEEDLE.len()..];
         let (addr, tail) = value.split_once(", ").unwrap_or((value, ""));
-        let check = if tail.is_empty() { Tail::Invalid } else { check_tail(tail) };
+        let check = if tail.is_empty() {
+            Tail::Invalid
+        } else {
+            check_tail(tail)
+        };
         match check {
             Tail::Valid if first_doubtful.is_none() => {
                 return ClientPick::Found { at, addr, tail };
@@ -169,9 +179,18 @@ fn check_tail(tail: &str) -> Tail {
         return Tail::Invalid;
     }
     let mut rest = &rest[end..];
-    for (key, spaces_ok) in [("request", true), ("subrequest", true), ("upstream", false), ("host", false)] {
-        let Some(after) = strip_key(rest, key) else { continue };
-        let Some(close) = after.find('"') else { return Tail::Invalid };
+    for (key, spaces_ok) in [
+        ("request", true),
+        ("subrequest", true),
+        ("upstream", false),
+        ("host", false),
+    ] {
+        let Some(after) = strip_key(rest, key) else {
+            continue;
+        };
+        let Some(close) = after.find('"') else {
+            return Tail::Invalid;
+        };
         if !spaces_ok && after[..close].contains(' ') {
             return Tail::Invalid;
         }
@@ -192,7 +211,9 @@ fn check_tail(tail: &str) -> Tail {
 
 /// `, key: "` → the text after the opening quote.
 fn strip_key<'a>(rest: &'a str, key: &str) -> Option<&'a str> {
-    rest.strip_prefix(", ")?.strip_prefix(key)?.strip_prefix(": \"")
+    rest.strip_prefix(", ")?
+        .strip_prefix(key)?
+        .strip_prefix(": \"")
 }
 
 /// Copies the trailing fields (already validated) into the event.
@@ -204,8 +225,14 @@ fn apply_tail(ev: &mut Event, tail: &str) {
     }
     let mut rest = &server[end..];
     for key in ["request", "subrequest", "upstream", "host", "referrer"] {
-        let Some(after) = strip_key(rest, key) else { continue };
-        let close = if key == "referrer" { after.len() - 1 } else { after.find('"').unwrap_or(after.len()) };
+        let Some(after) = strip_key(rest, key) else {
+            continue;
+        };
+        let close = if key == "referrer" {
+            after.len() - 1
+        } else {
+            after.find('"').unwrap_or(after.len())
+        };
         let value = &after[..close];
         match key {
             "request" => nginx::apply_request(ev, value),
@@ -232,7 +259,11 @@ fn classify(ev: &mut Event, msg: &str) {
     if let Some((kind, action)) = kind {
         ev.kind = EventKind::RateLimit;
         ev.action = Some(Text::from(action));
-        ev.outcome = Some(Text::from(if kind == "delay" { "success" } else { "failure" }));
+        ev.outcome = Some(Text::from(if kind == "delay" {
+            "success"
+        } else {
+            "failure"
+        }));
         ev.push_extra("nginx.limit.kind", kind);
         if let Some(zone) = between(msg, "by zone \"", "\"") {
             ev.push_extra("nginx.limit.zone", zone);
@@ -250,7 +281,9 @@ fn classify_auth(ev: &mut Event, msg: &str) {
         let failed = rest.contains("password mismatch") || rest.contains("was not found in");
         failed.then(|| rest.split('"').next()).flatten()
     } else if let Some(rest) = msg.strip_prefix("PAM: user '") {
-        rest.contains("not authenticated").then(|| rest.split('\'').next()).flatten()
+        rest.contains("not authenticated")
+            .then(|| rest.split('\'').next())
+            .flatten()
     } else {
         None
     };
@@ -285,7 +318,9 @@ mod tests {
     #[test]
     fn injected_client_in_user_name_is_not_chosen() {
         let body = r#"user "test": password mismatch, client: 127.0.0.1, server: test, request: "GET / HTTP/1.1", host: "localhost:8443"": was not found in "/etc/nginx/.htpasswd", client: 192.0.2.2, server: , request: "GET / HTTP/1.1", host: "localhost:8443""#;
-        let ClientPick::Found { addr, .. } = find_client(body) else { panic!() };
+        let ClientPick::Found { addr, .. } = find_client(body) else {
+            panic!()
+        };
         assert_eq!(addr, "192.0.2.2");
     }
 
@@ -298,6 +333,12 @@ mod tests {
     #[test]
     fn user_name_swallowing_the_tail_gives_no_client() {
         let body = r#"user "a", client: 6.6.6.6, server: s, referrer: "": password mismatch, client: 192.0.2.9, server: s, request: "GET / HTTP/1.1", host: "h""#;
-        assert!(!matches!(find_client(body), ClientPick::Found { addr: "6.6.6.6", .. }));
+        assert!(!matches!(
+            find_client(body),
+            ClientPick::Found {
+                addr: "6.6.6.6",
+                ..
+            }
+        ));
     }
 }

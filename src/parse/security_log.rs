@@ -48,7 +48,8 @@ impl SecurityLogParser {
         if let Some(addr) = meta(&["ip", "ipAddress", "clientIp", "client_ip"]) {
             ev.source_ip = Some(ip::parse_host_port(&addr, false)?.0);
         }
-        ev.user_name = meta(&["userId", "username", "user", "email"]).map(|v| Text::from(v.as_ref()));
+        ev.user_name =
+            meta(&["userId", "username", "user", "email"]).map(|v| Text::from(v.as_ref()));
         ev.action = meta(&["type", "event", "action"]).map(|v| Text::from(v.as_ref()));
         set_action(&mut ev);
         if let Some(m) = doc.get("metadata") {

@@ -22,7 +22,10 @@ const SSHD: [(&str, &str); 11] = [
     ("Failed keyboard-interactive/pam for ", "login_failed"),
     ("Failed none for ", "login_failed"),
     ("PAM: Authentication failure for ", "login_failed"),
-    ("maximum authentication attempts exceeded for ", "login_failed"),
+    (
+        "maximum authentication attempts exceeded for ",
+        "login_failed",
+    ),
     ("ROOT LOGIN REFUSED FROM", "login_failed"),
     ("Accepted password for ", "login_success"),
     ("Accepted publickey for ", "login_success"),
@@ -33,14 +36,21 @@ const SSHD: [(&str, &str); 11] = [
 /// `Auth`, `event.action` (`login_failed` / `login_success`), outcome, `user.name`,
 /// `source.ip` / `source.port` (or `source.domain` when sshd wrote a host name).
 pub fn apply_sshd(ev: &mut Event, message: &str) -> bool {
-    let msg = message.trim().strip_prefix("error: ").unwrap_or(message.trim());
+    let msg = message
+        .trim()
+        .strip_prefix("error: ")
+        .unwrap_or(message.trim());
     let Some((prefix, action)) = SSHD.iter().find(|(p, _)| msg.starts_with(p)) else {
         return apply_pam(ev, msg);
     };
     let rest = &msg[prefix.len()..];
     ev.kind = EventKind::Auth;
     ev.action = Some(Text::from(*action));
-    ev.outcome = Some(Text::from(if *action == "login_success" { "success" } else { "failure" }));
+    ev.outcome = Some(Text::from(if *action == "login_success" {
+        "success"
+    } else {
+        "failure"
+    }));
     let (user, host, port) = from_tail(rest);
     if let Some(user) = user.filter(|u| !u.is_empty()) {
         let user = user.strip_prefix("invalid user ").unwrap_or(user);
@@ -159,9 +169,17 @@ mod tests {
 
     #[test]
     fn sshd_failures_name_user_and_address() {
-        let ev = sshd("Failed password for invalid user ROOT from aaaa:bbbb:cccc:1234::1:1 port 50273 ssh2");
-        assert_eq!(ev.source_ip.unwrap().to_string(), "aaaa:bbbb:cccc:1234::1:1");
-        assert_eq!((ev.user_name.as_deref(), ev.source_port), (Some("ROOT"), Some(50273)));
+        let ev = sshd(
+            "Failed password for invalid user ROOT from aaaa:bbbb:cccc:1234::1:1 port 50273 ssh2",
+        );
+        assert_eq!(
+            ev.source_ip.unwrap().to_string(),
+            "aaaa:bbbb:cccc:1234::1:1"
+        );
+        assert_eq!(
+            (ev.user_name.as_deref(), ev.source_port),
+            (Some("ROOT"), Some(50273))
+        );
         let ev = sshd("Invalid user a from 6.6.6.6 from 192.0.2.4 port 22");
         assert_eq!(ev.source_ip.unwrap().to_string(), "192.0.2.4");
         let ev = sshd("error: PAM: Authentication failure for stefanor from example.com");

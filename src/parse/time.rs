@@ -18,8 +18,7 @@ use super::ParseError;
 pub type Stamp = (Timestamp, Option<i32>);
 
 const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-    b"Dec",
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
 /// Month number (1–12) of an English three-letter abbreviation.
@@ -82,7 +81,11 @@ pub fn parse_clf(b: &[u8]) -> Option<Stamp> {
     let day = digits(&b[0..2])?;
     let month = i64::from(month_number(&b[3..6])?);
     let year = digits(&b[7..11])?;
-    let (h, mi, s) = (digits(&b[12..14])?, digits(&b[15..17])?, digits(&b[18..20])?);
+    let (h, mi, s) = (
+        digits(&b[12..14])?,
+        digits(&b[15..17])?,
+        digits(&b[18..20])?,
+    );
     let offset = parse_offset(&b[21..])?;
     if !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 {
         return None;
@@ -107,7 +110,11 @@ fn parse_offset(b: &[u8]) -> Option<i32> {
         return None;
     }
     let h = digits(&rest[..2])?;
-    let m = if rest.len() == 4 { digits(&rest[2..])? } else { 0 };
+    let m = if rest.len() == 4 {
+        digits(&rest[2..])?
+    } else {
+        0
+    };
     (h < 24 && m < 60).then(|| sign * (h * 3600 + m * 60) as i32)
 }
 
@@ -183,7 +190,11 @@ pub fn parse_iso(text: &str, clock: &mut LocalClock) -> Result<Stamp, ParseError
     }
     let (nanos, offset_text) = parse_fraction(tail).ok_or_else(bad)?;
     let dt = civil_from_bytes(b, 0, 5, 8, 11).ok_or_else(bad)?;
-    let dt = dt.with().subsec_nanosecond(nanos).build().map_err(|_| bad())?;
+    let dt = dt
+        .with()
+        .subsec_nanosecond(nanos)
+        .build()
+        .map_err(|_| bad())?;
     if offset_text.is_empty() {
         return Ok((clock.resolve(dt)?, None));
     }
@@ -202,7 +213,9 @@ fn parse_fraction(tail: &str) -> Option<(i32, &str)> {
     let Some(frac) = tail.strip_prefix(['.', ',']) else {
         return Some((0, tail));
     };
-    let end = frac.find(|c: char| !c.is_ascii_digit()).unwrap_or(frac.len());
+    let end = frac
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(frac.len());
     let (num, rest) = frac.split_at(end);
     if num.is_empty() {
         return None;
@@ -325,13 +338,20 @@ mod tests {
             let (ts, _) = c.parse(t).unwrap();
             assert_eq!(ts.to_string(), "2024-03-10T13:07:41Z");
         }
-        assert_eq!(c.parse("10/Mar/2024:21:07:41 +0800").unwrap().1, Some(8 * 3600));
+        assert_eq!(
+            c.parse("10/Mar/2024:21:07:41 +0800").unwrap().1,
+            Some(8 * 3600)
+        );
     }
 
     #[test]
     fn clf_rejects_malformed_time() {
         let mut c = ClfTimeCache::default();
-        for t in ["10/Foo/2024:21:07:41 +0800", "10/Mar/2024:21:07:41 0800", "x"] {
+        for t in [
+            "10/Foo/2024:21:07:41 +0800",
+            "10/Mar/2024:21:07:41 0800",
+            "x",
+        ] {
             assert!(c.parse(t).is_err(), "{t}");
         }
     }
@@ -343,7 +363,10 @@ mod tests {
         assert_eq!(ts.to_string(), "2024-05-06T19:14:01.25Z");
         assert_eq!(off, Some(7200));
         let (ts, off) = parse_iso("2024-05-06T21:14:01Z", &mut clock).unwrap();
-        assert_eq!((ts.to_string(), off), ("2024-05-06T21:14:01Z".into(), Some(0)));
+        assert_eq!(
+            (ts.to_string(), off),
+            ("2024-05-06T21:14:01Z".into(), Some(0))
+        );
     }
 
     #[test]
