@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use palisade::config::{NetworkConfig, ParserConfig, SourceConfig};
 use palisade::event::{Event, EventKind};
-use palisade::parse::{self, Parser};
+use palisade::parse;
 use palisade::sources::Line;
 
 const STDOUT: &str = r#"Security Log - Request: {"timestamp":"2024-06-01T10:00:00.120Z","method":"GET","url":"/api/products?search=%27%20OR%201%3D1--","ip":"::ffff:172.18.0.4","userAgent":"sqlmap/1.7.2#stable","headers":{"host":"shop.example.test","x-forwarded-for":"198.51.100.23"}}

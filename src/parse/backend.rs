@@ -152,11 +152,11 @@ impl Parser for BackendParser {
         if text.trim().is_empty() {
             return Ok(());
         }
-        if self.is_continuation(text) {
-            if let Some(entry) = self.pending.as_mut() {
-                append(entry, text);
-                return Ok(());
-            }
+        if self.is_continuation(text)
+            && let Some(entry) = self.pending.as_mut()
+        {
+            append(entry, text);
+            return Ok(());
         }
         let ev = self.entry(line, text)?;
         self.last = Some(ev.timestamp);

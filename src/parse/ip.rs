@@ -36,10 +36,11 @@ fn normalize_v6(v6: Ipv6Addr, dotted: bool) -> IpAddr {
         return IpAddr::V4(v4);
     }
     let seg = v6.segments();
-    if dotted && seg[..6].iter().all(|s| *s == 0) {
-        if let Some(v4) = v6.to_ipv4() {
-            return IpAddr::V4(v4);
-        }
+    if dotted
+        && seg[..6].iter().all(|s| *s == 0)
+        && let Some(v4) = v6.to_ipv4()
+    {
+        return IpAddr::V4(v4);
     }
     IpAddr::V6(v6)
 }

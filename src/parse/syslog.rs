@@ -85,11 +85,11 @@ fn from_tail(rest: &str) -> (Option<&str>, Option<&str>, Option<u16>) {
         s = s.strip_suffix(suffix).unwrap_or(s);
     }
     let mut port = None;
-    if let Some((head, p)) = s.rsplit_once(" port ") {
-        if let Some(p) = ip::parse_port(p) {
-            port = Some(p);
-            s = head;
-        }
+    if let Some((head, p)) = s.rsplit_once(" port ")
+        && let Some(p) = ip::parse_port(p)
+    {
+        port = Some(p);
+        s = head;
     }
     match s.rfind(" from ") {
         Some(i) => (Some(&s[..i]), Some(&s[i + 6..]), port),

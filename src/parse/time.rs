@@ -61,8 +61,10 @@ impl ClfTimeCache {
     /// Parses `text`, reusing the previous result when the text repeats.
     pub fn parse(&mut self, text: &str) -> Result<Stamp, ParseError> {
         let b = text.as_bytes();
-        if b.len() == 26 && self.value.is_some() && b == self.key {
-            return Ok(self.value.expect("checked above"));
+        if let Some(cached) = self.value
+            && b == self.key
+        {
+            return Ok(cached);
         }
         let stamp = parse_clf(b).ok_or_else(|| ParseError::BadTime(text.into()))?;
         if b.len() == 26 {
