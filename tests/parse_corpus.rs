@@ -105,16 +105,16 @@ fn check_case(p: &mut dyn Parser, case: &Case) -> Result<(), String> {
     p.flush(&mut out);
     let ev = out.last().ok_or("no event")?;
     let client = ev.source_ip.map(|i| i.to_string());
-    if let Some(host) = &case.host {
-        if client.as_deref() != Some(host.as_str()) {
-            return Err(format!("client {client:?}, expected {host}"));
-        }
+    if let Some(host) = &case.host
+        && client.as_deref() != Some(host.as_str())
+    {
+        return Err(format!("client {client:?}, expected {host}"));
     }
-    if let Some(time) = &case.time {
-        let got = written_time(ev);
-        if &got != time {
-            return Err(format!("time {got}, expected {time}"));
-        }
+    let got = written_time(ev);
+    if let Some(time) = &case.time
+        && &got != time
+    {
+        return Err(format!("time {got}, expected {time}"));
     }
     Ok(())
 }
