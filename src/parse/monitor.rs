@@ -93,7 +93,23 @@ impl FormatMonitor {
             let cut = text.char_indices().nth(300).map_or(text.len(), |(i, _)| i);
             self.sample = Some((text[..cut].to_owned(), e.to_string()));
         }
-        if self.raised || self.failed * 2 <= WINDOW {
+        if self.failed * 2 <= WINDOW {
+            return None;
+        }
+        self.raise()
+    }
+
+    /// At the end of a short input (fewer than [`WINDOW`] lines): raises the mismatch
+    /// if more than half of the lines seen failed and it was not raised yet.
+    pub fn finish(&mut self) -> Option<FormatMismatch> {
+        if self.seen == 0 || self.failed * 2 <= self.seen {
+            return None;
+        }
+        self.raise()
+    }
+
+    fn raise(&mut self) -> Option<FormatMismatch> {
+        if self.raised {
             return None;
         }
         self.raised = true;
@@ -119,5 +135,48 @@ impl FormatMonitor {
     /// `bad_json`), all lines counted, not just the first [`WINDOW`].
     pub fn errors_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         REASONS.iter().copied().zip(self.counts.iter().copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(m: &mut FormatMonitor, fail_every: u32, lines: u32) -> Vec<FormatMismatch> {
+        let err = ParseError::no_match("combined");
+        (0..lines)
+            .filter_map(|i| {
+                let result = if i % fail_every == 0 {
+                    Err(&err)
+                } else {
+                    Ok(())
+                };
+                m.record("sample", result)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn half_failing_is_not_a_mismatch() {
+        let mut m = FormatMonitor::new("s", "combined");
+        assert!(run(&mut m, 2, 1000).is_empty());
+        assert!(m.finish().is_none());
+        assert_eq!(m.errors_by_reason().next(), Some(("no_match", 500)));
+    }
+
+    #[test]
+    fn mostly_failing_raises_exactly_once() {
+        let mut m = FormatMonitor::new("s", "combined");
+        assert_eq!(run(&mut m, 1, 1000).len(), 1);
+        assert!(m.finish().is_none());
+        assert!(m.raised());
+    }
+
+    #[test]
+    fn short_input_is_judged_at_the_end() {
+        let mut m = FormatMonitor::new("s", "combined");
+        assert!(run(&mut m, 1, 10).is_empty());
+        let mismatch = m.finish().expect("10 of 10 failed");
+        assert_eq!((mismatch.failed, mismatch.seen), (10, 10));
     }
 }
