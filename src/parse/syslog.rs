@@ -126,10 +126,21 @@ impl SyslogParser {
     /// Parses one line's text.
     pub fn parse_text(&mut self, line: &Line, text: &str) -> Result<Event, ParseError> {
         let no_match = || ParseError::no_match(FORMAT);
-        let stamp = text.get(..15).ok_or_else(no_match)?;
+        // `Feb 7 16:01:07` (one space before a 1-digit day) is written by some
+        // daemons; the standard form pads the day with a space to 15 bytes.
+        let short = text.as_bytes().get(5) == Some(&b' ');
+        let len = if short { 14 } else { 15 };
+        let stamp = text.get(..len).ok_or_else(no_match)?;
+        let padded;
+        let stamp = if short {
+            padded = format!("{} {}", &stamp[..3], &stamp[3..]);
+            padded.as_str()
+        } else {
+            stamp
+        };
         let reference = self.last.unwrap_or_else(jiff::Timestamp::now);
         let (ts, _) = parse_syslog_time(stamp, reference, &mut self.clock)?;
-        let rest = text[15..].strip_prefix(' ').ok_or_else(no_match)?;
+        let rest = text[len..].strip_prefix(' ').ok_or_else(no_match)?;
         let (host, rest) = rest.split_once(' ').ok_or_else(no_match)?;
         let (tag, message) = rest.split_once(": ").ok_or_else(no_match)?;
         let mut ev = event_for(line, text);
@@ -165,6 +176,35 @@ mod tests {
         let mut ev = Event::default();
         assert!(apply_sshd(&mut ev, msg), "{msg}");
         ev
+    }
+
+    #[test]
+    fn syslog_lines_with_padded_and_unpadded_days() {
+        let mut p = SyslogParser::new(LocalClock::default());
+        p.last = Some("2024-03-10T00:00:00Z".parse().unwrap());
+        for (text, time) in [
+            (
+                "Mar  5 10:00:01 web sshd[7]: Invalid user x from 192.0.2.5 port 22",
+                "2024-03-05T10:00:01Z",
+            ),
+            (
+                "Feb 7 16:01:07 web sshd-session[8]: Failed password for root from 192.0.2.5 port 2 ssh2",
+                "2024-02-07T16:01:07Z",
+            ),
+        ] {
+            let line = Line {
+                source: "s".into(),
+                path: "s".into(),
+                offset: 0,
+                text: text.into(),
+                truncated: false,
+                invalid_utf8: false,
+            };
+            let ev = p.parse_text(&line, text).unwrap();
+            assert_eq!(ev.timestamp.to_string(), time);
+            assert_eq!(ev.source_ip.unwrap().to_string(), "192.0.2.5");
+            assert_eq!(ev.action.as_deref(), Some("login_failed"));
+        }
     }
 
     #[test]
