@@ -117,8 +117,28 @@ pub enum ParserConfig {
     SecurityLog,
     /// `journalctl -o json` export (sshd and friends).
     Journal,
+    /// Classic syslog lines (`Mon dd hh:mm:ss host prog[pid]: message`), e.g. sshd in
+    /// /var/log/auth.log. The year is inferred.
+    Syslog,
+    /// Apache error log (`[Wed Oct 11 14:32:52.123 2000] [core:error] [client a:p] …`)
+    /// and other lines naming the client as `[client addr:port]`.
+    ApacheError,
+    /// `key=value` lines (logfmt, HAProxy-style), optionally led by an ISO timestamp.
+    /// `client_field` names the key holding the client; `client_port = true` declares
+    /// that a port follows the address (`client=2001:db8::1:58340`), so an unbracketed
+    /// IPv6 value is split at its last colon.
+    Logfmt {
+        #[serde(default = "default_client_field")]
+        client_field: String,
+        #[serde(default)]
+        client_port: bool,
+    },
     /// Guess per line among the formats above (slower; for `scan` of unknown files).
     Auto,
+}
+
+fn default_client_field() -> String {
+    "client".into()
 }
 
 fn default_log_format() -> String {

@@ -1,4 +1,34 @@
 //! Parsers: turn a [`Line`] into [`Event`]s. Parsers know nothing of detection.
+//!
+//! [`build`] makes the parser a [`SourceConfig`] asks for. Each format has its module:
+//! [`nginx`] (any `log_format`, the hot path), [`nginx_error`], [`json`], [`backend`]
+//! (the reference Node.js stdout), [`security_log`], [`journal`] and [`syslog`] (sshd),
+//! [`apache_error`], [`logfmt`] (`key=value`), and [`auto`], which sniffs each line.
+//! Shared pieces: [`ip`] (address spelling rules), [`client`] (trusted-proxy
+//! resolution), [`time`] (timestamps and DST), [`monitor`] (the one "format mismatch"
+//! warning per source and error counts by reason).
+//!
+//! Every parser strips a trailing `\r` before looking at a line, so CR never reaches a
+//! field even if a reader left one.
+
+pub mod apache_error;
+pub mod auto;
+pub mod backend;
+pub mod client;
+pub mod ip;
+pub mod journal;
+pub mod json;
+pub mod logfmt;
+pub mod monitor;
+pub mod nginx;
+pub mod nginx_error;
+pub mod security_log;
+pub mod syslog;
+pub mod time;
+
+pub use monitor::{FormatMismatch, FormatMonitor};
+
+use crate::config::{NetworkConfig, ParserConfig, SourceConfig};
 use crate::event::Event;
 use crate::sources::Line;
 
@@ -35,4 +65,83 @@ impl ParseError {
             ParseError::BadJson(_) => "bad_json",
         }
     }
+
+    /// A `NoMatch` for the named format.
+    pub fn no_match(format: &str) -> ParseError {
+        ParseError::NoMatch {
+            format: format.into(),
+        }
+    }
+}
+
+/// Why a parser could not be made from its configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error(
+        "source {source_name}: cannot use nginx log_format {format:?}: {reason}. Paste the \
+         format string from nginx.conf, or use \"combined\" or \"main\""
+    )]
+    BadLogFormat {
+        source_name: String,
+        format: String,
+        reason: String,
+    },
+    #[error(
+        "source {source_name}: unknown time zone {zone:?}; use an IANA name such as \
+         \"Europe/Berlin\""
+    )]
+    BadTimezone { source_name: String, zone: String },
+}
+
+/// Builds the parser a source's configuration asks for.
+pub fn build(cfg: &SourceConfig, net: &NetworkConfig) -> Result<Box<dyn Parser>, BuildError> {
+    let clock = clock_for(cfg)?;
+    let parser: Box<dyn Parser> = match &cfg.parser {
+        ParserConfig::Nginx { log_format } => {
+            let format = nginx::LogFormat::compile(log_format).map_err(|reason| {
+                BuildError::BadLogFormat {
+                    source_name: cfg.display_name().into(),
+                    format: log_format.clone(),
+                    reason,
+                }
+            })?;
+            Box::new(nginx::NginxParser::new(format, net, clock))
+        }
+        ParserConfig::NginxError => Box::new(nginx_error::NginxErrorParser::new(clock)),
+        ParserConfig::Json { fields } => Box::new(json::JsonParser::new(fields.clone(), clock)),
+        ParserConfig::Backend => Box::new(backend::BackendParser::new(net, clock)),
+        ParserConfig::SecurityLog => Box::new(security_log::SecurityLogParser::new(clock)),
+        ParserConfig::Journal => Box::new(journal::JournalParser::new()),
+        ParserConfig::Syslog => Box::new(syslog::SyslogParser::new(clock)),
+        ParserConfig::ApacheError => Box::new(apache_error::ApacheErrorParser::new(clock)),
+        ParserConfig::Logfmt {
+            client_field,
+            client_port,
+        } => Box::new(logfmt::LogfmtParser::new(client_field, *client_port, clock)),
+        ParserConfig::Auto => Box::new(auto::AutoParser::new(net, clock)),
+    };
+    Ok(parser)
+}
+
+/// The clock for times written without an offset: the source's `timezone`, else UTC.
+fn clock_for(cfg: &SourceConfig) -> Result<time::LocalClock, BuildError> {
+    let Some(zone) = &cfg.timezone else {
+        return Ok(time::LocalClock::default());
+    };
+    let tz = jiff::tz::TimeZone::get(zone).map_err(|_| BuildError::BadTimezone {
+        source_name: cfg.display_name().into(),
+        zone: zone.clone(),
+    })?;
+    Ok(time::LocalClock::new(tz))
+}
+
+/// The line's text without a trailing `\r` (a CR-only or CRLF file the reader did not
+/// fully split must not leak CR into fields).
+pub(crate) fn text_of(line: &Line) -> &str {
+    line.text.trim_end_matches('\r')
+}
+
+/// A blank event for `line`, with `raw` set to its text.
+pub(crate) fn event_for(line: &Line, text: &str) -> Event {
+    Event::new(line.source.clone(), line.offset, text.to_owned())
 }
