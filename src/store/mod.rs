@@ -10,11 +10,13 @@
 //!
 //! - [`schema`]: the ordered migrations and the version check.
 //! - [`write`]: batches (detections upsert, samples, checkpoints, counters).
-//! - [`read`]: queries for `status`, `detections` and evidence.
+//! - [`read`]: queries for `detections`, samples and checkpoints.
+//! - [`aggregate`]: the per-IP and per-rule rollups behind `status`.
 //! - [`counters`]: the minute-bucket counters (`failed_login`, `sqli`, …) and
 //!   the event classification they share with the metrics.
 //! - [`redact`]: secret redaction, also used by the alert sinks.
 
+pub mod aggregate;
 pub mod counters;
 pub mod read;
 pub mod redact;
@@ -29,6 +31,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+pub use aggregate::{IpActivity, RuleActivity, Window};
 pub use counters::{CounterDelta, EventClass, MinuteCounters};
 pub use read::{DetectionFilter, RuleCounter, StoredDetection, StoredSample};
 pub use write::Batch;

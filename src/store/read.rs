@@ -201,10 +201,6 @@ impl Store {
         Ok(sum.max(0) as u64)
     }
 
-    pub(crate) fn connection(&self) -> &rusqlite::Connection {
-        &self.conn
-    }
-
     fn decode_detection(&self, raw: RawDetection) -> Result<StoredDetection, StoreError> {
         let key_map: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&raw.key_json).map_err(|e| self.bad(format!("key: {e}")))?;
