@@ -22,7 +22,16 @@ fn get(addr: SocketAddr, path: &str) -> String {
 fn scrape_stays_small_with_100k_distinct_clients_field_case_55() {
     let metrics = Arc::new(Metrics::default());
     for i in 0..100_000u32 {
-        let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16));
+        let ip = IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0,
+            0,
+            0,
+            0,
+            (i >> 16) as u16,
+            i as u16,
+        ));
         let mut ev = Event {
             kind: EventKind::Access,
             source_ip: Some(ip),
@@ -46,10 +55,16 @@ fn scrape_stays_small_with_100k_distinct_clients_field_case_55() {
     let resp = get(server.local_addr(), "/metrics");
     let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp:.200}");
-    assert!(body.contains("sql_injection_attempts_total 200000"), "{body}");
+    assert!(
+        body.contains("sql_injection_attempts_total 200000"),
+        "{body}"
+    );
     assert!(!body.contains("2001:db8"), "an address reached a label");
     assert!(!body.contains("/api/"), "a URL reached a label");
-    let series = body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count();
+    let series = body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .count();
     assert!(series < 500, "{series} series");
     assert!(body.len() < 100 * 1024, "{} bytes", body.len());
     server.shutdown().unwrap();

@@ -70,7 +70,11 @@ fn restart_resumes_from_the_last_committed_batch() {
     assert_eq!(rows[0].count, 9);
     let samples = s.samples(rows[0].id).unwrap();
     assert_eq!(samples[0].offset, 4096);
-    assert!(!samples[0].raw.contains("abcdef123456"), "{}", samples[0].raw);
+    assert!(
+        !samples[0].raw.contains("abcdef123456"),
+        "{}",
+        samples[0].raw
+    );
 }
 
 #[test]
@@ -79,7 +83,12 @@ fn reader_sees_committed_batches_while_the_writer_is_open() {
     let db = dir.path().join("palisade.db");
     let mut writer = Store::open(&db).unwrap();
     let reader = Store::open_read_only(&db).unwrap();
-    assert!(reader.detections(&DetectionFilter::default()).unwrap().is_empty());
+    assert!(
+        reader
+            .detections(&DetectionFilter::default())
+            .unwrap()
+            .is_empty()
+    );
     writer
         .commit_batch(&[detection("192.0.2.8", 1)], &[checkpoint(10)])
         .unwrap();

@@ -77,7 +77,9 @@ pub fn status_with(
     let window = Window { from, to: now };
     // Counter buckets are minutes: take every minute that overlaps the window.
     let bucket_from = Timestamp::from_second(from.as_second().div_euclid(60) * 60).unwrap_or(from);
-    let bucket_to = now.saturating_add(SignedDuration::from_secs(1)).unwrap_or(now);
+    let bucket_to = now
+        .saturating_add(SignedDuration::from_secs(1))
+        .unwrap_or(now);
     let sum = |name| store.counter_sum(name, bucket_from, bucket_to);
     let counts = Counts {
         failed_logins: sum(FAILED_LOGIN)?,
@@ -133,10 +135,16 @@ impl StatusReport {
             ("Failed logins", c.failed_logins.to_string()),
             (
                 "Brute-force episodes",
-                format!("{} ({} attempts)", self.brute_force.episodes, self.brute_force.attempts),
+                format!(
+                    "{} ({} attempts)",
+                    self.brute_force.episodes, self.brute_force.attempts
+                ),
             ),
             ("SQL injection attempts", c.sqli_attempts.to_string()),
-            ("Attack requests (all classes)", c.attack_requests.to_string()),
+            (
+                "Attack requests (all classes)",
+                c.attack_requests.to_string(),
+            ),
             ("Application security events", c.security_events.to_string()),
             ("Rate-limited requests", c.rate_limited.to_string()),
         ];
@@ -181,7 +189,10 @@ fn level_cell(level: Level, color: bool) -> Cell {
 }
 
 fn ip_table(ips: &[IpActivity], color: bool) -> Table {
-    let mut t = new_table(color, &["Address", "Level", "Detections", "Events", "Why (rules)"]);
+    let mut t = new_table(
+        color,
+        &["Address", "Level", "Detections", "Events", "Why (rules)"],
+    );
     for ip in ips {
         t.add_row(vec![
             Cell::new(&ip.ip),

@@ -35,7 +35,9 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot resolve listen address {listen:?}: {source}; use host:port, e.g. 127.0.0.1:9464")]
+    #[error(
+        "cannot resolve listen address {listen:?}: {source}; use host:port, e.g. 127.0.0.1:9464"
+    )]
     BadAddress {
         listen: String,
         #[source]
@@ -82,7 +84,9 @@ impl ServerOptions {
 }
 
 fn token_from_env() -> Option<String> {
-    std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty())
+    std::env::var(TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
 }
 
 /// A running server; dropping it also shuts the server down.
@@ -242,7 +246,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
     };
     let checked = tokio::task::spawn_blocking(move || Store::open_read_only(&path).map(|_| ()));
     match checked.await {
-        Ok(Ok(())) => axum::Json(serde_json::json!({"status": "ok", "store": "ok"})).into_response(),
+        Ok(Ok(())) => {
+            axum::Json(serde_json::json!({"status": "ok", "store": "ok"})).into_response()
+        }
         Ok(Err(e)) => unhealthy(e.to_string()),
         Err(e) => unhealthy(format!("store check did not finish: {e}")),
     }

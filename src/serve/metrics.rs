@@ -260,15 +260,31 @@ impl Metrics {
             "Requests classified as SQL injection",
             self.sqli.clone(),
         );
-        r.register("blocked_ips", "Client addresses banned", self.blocked_ips.clone());
-        r.register("active_sessions", "Active sessions", self.active_sessions.clone());
+        r.register(
+            "blocked_ips",
+            "Client addresses banned",
+            self.blocked_ips.clone(),
+        );
+        r.register(
+            "active_sessions",
+            "Active sessions",
+            self.active_sessions.clone(),
+        );
         self.register_health(r, events_kind);
     }
 
     fn register_health(&self, r: &mut Registry, events_kind: CounterFamily<KindLabel>) {
         let counters: [(&str, &str, &CounterFamily<SourceLabel>); 5] = [
-            ("palisade_lines_read", "Lines read per source", &self.lines_read),
-            ("palisade_lines_parsed", "Lines parsed into events", &self.lines_parsed),
+            (
+                "palisade_lines_read",
+                "Lines read per source",
+                &self.lines_read,
+            ),
+            (
+                "palisade_lines_parsed",
+                "Lines parsed into events",
+                &self.lines_parsed,
+            ),
             (
                 "palisade_lines_truncated",
                 "Lines cut at the source's max_line_bytes",
@@ -279,7 +295,11 @@ impl Metrics {
                 "Files found truncated or rewritten in place",
                 &self.log_truncations,
             ),
-            ("palisade_log_rotations", "Files found rotated", &self.log_rotations),
+            (
+                "palisade_log_rotations",
+                "Files found rotated",
+                &self.log_rotations,
+            ),
         ];
         for (name, help, family) in counters {
             r.register(name, help, family.clone());

@@ -46,7 +46,14 @@ pub struct EventClass {
 
 impl Default for EventClass {
     fn default() -> Self {
-        let paths = ["/login", "/signin", "/sign_in", "/session", "/sessions", "/oauth/token"];
+        let paths = [
+            "/login",
+            "/signin",
+            "/sign_in",
+            "/session",
+            "/sessions",
+            "/oauth/token",
+        ];
         EventClass {
             login_paths: paths.iter().map(|p| p.to_string()).collect(),
         }
@@ -209,7 +216,10 @@ mod tests {
         e.timestamp = "2024-05-21T10:06:00Z".parse().unwrap();
         m.observe_event(&e);
         let d = m.drain();
-        let base = "2024-05-21T10:05:00Z".parse::<Timestamp>().unwrap().as_second();
+        let base = "2024-05-21T10:05:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second();
         assert_eq!(d.len(), 2, "{d:?}");
         assert_eq!((d[0].minute, d[0].delta), (base, 2));
         assert_eq!((d[1].minute, d[1].delta), (base + 60, 1));

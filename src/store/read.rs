@@ -187,7 +187,12 @@ impl Store {
     }
 
     /// Sum of counter `name` over the minutes starting in `[from, to)`.
-    pub fn counter_sum(&self, name: &str, from: Timestamp, to: Timestamp) -> Result<u64, StoreError> {
+    pub fn counter_sum(
+        &self,
+        name: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64, StoreError> {
         let sum: i64 = self
             .conn
             .prepare_cached(
@@ -195,7 +200,9 @@ impl Store {
                  WHERE name = ?1 AND minute >= ?2 AND minute < ?3",
             )
             .and_then(|mut s| {
-                s.query_row(params![name, from.as_second(), to.as_second()], |r| r.get(0))
+                s.query_row(params![name, from.as_second(), to.as_second()], |r| {
+                    r.get(0)
+                })
             })
             .map_err(|e| StoreError::sqlite(&self.path, "querying counters", e))?;
         Ok(sum.max(0) as u64)

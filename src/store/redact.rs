@@ -51,7 +51,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         rule(r"\bxox[abposr]-[A-Za-z0-9-]{10,}", "[REDACTED-TOKEN]"),
         // `scheme://user:password@host`
-        rule(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@", "${1}[REDACTED]@"),
+        rule(
+            r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@",
+            "${1}[REDACTED]@",
+        ),
         // `password=x`, `"api_key": "x"`, `access_token=x&`, `secret: x`.
         rule(
             r#"(?i)\b([\w.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|credential|session[_-]?id|auth[_-]?key)[\w.-]*["']?\s*[=:]\s*["']?)[^\s"'&,;}\]]+"#,
@@ -97,14 +100,20 @@ mod tests {
 
     fn assert_hidden(input: &str, secret: &str) -> String {
         let out = redact(input).into_owned();
-        assert!(!out.contains(secret), "secret {secret:?} survived in {out:?}");
+        assert!(
+            !out.contains(secret),
+            "secret {secret:?} survived in {out:?}"
+        );
         assert!(out.contains("REDACTED"), "no marker in {out:?}");
         out
     }
 
     #[test]
     fn query_string_password_is_hidden_but_parameter_name_kept() {
-        let out = assert_hidden("GET /login?user=ann&password=hunter2&x=1 HTTP/1.1", "hunter2");
+        let out = assert_hidden(
+            "GET /login?user=ann&password=hunter2&x=1 HTTP/1.1",
+            "hunter2",
+        );
         assert!(out.contains("user=ann") && out.contains("&x=1"), "{out}");
         assert!(out.contains("password=[REDACTED]"), "{out}");
     }
@@ -133,7 +142,10 @@ mod tests {
 
     #[test]
     fn vendor_keys_are_hidden_anywhere() {
-        assert_hidden("key sk_live_4eC39HqLyjWDarjtT1zdp7dc used", "4eC39HqLyjWDarjtT1zdp7dc");
+        assert_hidden(
+            "key sk_live_4eC39HqLyjWDarjtT1zdp7dc used",
+            "4eC39HqLyjWDarjtT1zdp7dc",
+        );
         assert_hidden("aws AKIAIOSFODNN7EXAMPLE in url", "AKIAIOSFODNN7EXAMPLE");
         assert_hidden(
             "gh ghp_abcdefghijklmnopqrstuvwxyz0123456789",
@@ -143,8 +155,12 @@ mod tests {
 
     #[test]
     fn jwt_is_hidden_whole() {
-        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
-        let out = assert_hidden(&format!("Cookie: session={jwt}; theme=dark"), "dozjgNryP4J3");
+        let jwt =
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        let out = assert_hidden(
+            &format!("Cookie: session={jwt}; theme=dark"),
+            "dozjgNryP4J3",
+        );
         assert!(!out.contains("eyJzdWIi"), "{out}");
         assert!(out.contains("theme=dark"), "{out}");
     }
@@ -170,7 +186,10 @@ mod tests {
         });
         redact_json(&mut v);
         let text = v.to_string();
-        assert!(!text.contains("hunter2") && !text.contains("abcdefghijkl"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("abcdefghijkl"),
+            "{text}"
+        );
         assert_eq!(v["n"], 3);
     }
 }

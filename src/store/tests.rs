@@ -83,7 +83,10 @@ fn database_from_newer_palisade_is_refused_with_clear_message() {
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("p.db") && msg.contains("upgrade palisade"), "{msg}");
+    assert!(
+        msg.contains("p.db") && msg.contains("upgrade palisade"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -124,13 +127,27 @@ fn failed_batch_advances_no_checkpoint_and_can_be_retried() {
              BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
         )
         .unwrap();
-    let good = detection(&rule("good", Level::High, &[]), "192.0.2.1", "2024-05-21T10:00:00Z", 3);
-    let bad = detection(&rule("bad", Level::High, &[]), "192.0.2.2", "2024-05-21T10:00:00Z", 1);
+    let good = detection(
+        &rule("good", Level::High, &[]),
+        "192.0.2.1",
+        "2024-05-21T10:00:00Z",
+        3,
+    );
+    let bad = detection(
+        &rule("bad", Level::High, &[]),
+        "192.0.2.2",
+        "2024-05-21T10:00:00Z",
+        1,
+    );
     let batch = [good, bad];
 
     assert!(s.commit_batch(&batch, &[checkpoint(500)]).is_err());
     assert_eq!(s.load_checkpoints().unwrap(), vec![checkpoint(100)]);
-    assert!(s.detections(&DetectionFilter::default()).unwrap().is_empty());
+    assert!(
+        s.detections(&DetectionFilter::default())
+            .unwrap()
+            .is_empty()
+    );
     assert!(s.rule_counters().unwrap().is_empty());
 
     s.conn().execute_batch("DROP TRIGGER poison").unwrap();
@@ -168,7 +185,9 @@ fn disk_full_is_a_typed_retryable_error_naming_the_db() {
     assert!(err.to_string().contains("full.db"), "{err}");
     assert_eq!(s.load_checkpoints().unwrap(), vec![checkpoint(100)]);
 
-    s.conn().execute_batch("PRAGMA max_page_count = 1000000").unwrap();
+    s.conn()
+        .execute_batch("PRAGMA max_page_count = 1000000")
+        .unwrap();
     s.commit_batch(&batch, &[checkpoint(900)]).unwrap();
     assert_eq!(s.load_checkpoints().unwrap(), vec![checkpoint(900)]);
 }
@@ -178,7 +197,12 @@ fn read_only_database_is_a_typed_error_and_nothing_is_written() {
     let mut s = Store::open_in_memory().unwrap();
     s.commit_batch(&[], &[checkpoint(100)]).unwrap();
     s.conn().execute_batch("PRAGMA query_only = ON").unwrap();
-    let d = detection(&rule("r", Level::High, &[]), "192.0.2.1", "2024-05-21T10:00:00Z", 1);
+    let d = detection(
+        &rule("r", Level::High, &[]),
+        "192.0.2.1",
+        "2024-05-21T10:00:00Z",
+        1,
+    );
     let err = s.commit_batch(&[d], &[checkpoint(200)]).unwrap_err();
     assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
     assert!(err.to_string().contains("read-only"), "{err}");
@@ -203,10 +227,16 @@ fn re_emitted_episode_updates_one_row_and_counts_matches_once() {
     let row = &rows[0];
     assert_eq!((row.count, row.state), (42, DetectionState::Closed));
     assert_eq!(row.last_seen, ts("2024-05-21T10:04:00Z"));
-    assert_eq!(row.key, vec![("source.ip".to_string(), "192.0.2.9".to_string())]);
+    assert_eq!(
+        row.key,
+        vec![("source.ip".to_string(), "192.0.2.9".to_string())]
+    );
     assert_eq!(row.tags, vec!["attack.t1110".to_string()]);
     let counters = s.rule_counters().unwrap();
-    assert_eq!((counters[0].matches_total, counters[0].detections_total), (42, 1));
+    assert_eq!(
+        (counters[0].matches_total, counters[0].detections_total),
+        (42, 1)
+    );
 
     // A new episode of the same rule and key is a new row.
     let later = detection(&r, "192.0.2.9", "2024-05-21T11:00:00Z", 2);
@@ -219,9 +249,20 @@ fn re_emitted_episode_updates_one_row_and_counts_matches_once() {
 fn samples_are_bounded_keep_first_and_last_and_are_redacted() {
     let mut s = Store::open_in_memory().unwrap();
     s.set_max_samples(4);
-    let mut d = detection(&rule("r", Level::High, &[]), "192.0.2.1", "2024-05-21T10:00:00Z", 50);
+    let mut d = detection(
+        &rule("r", Level::High, &[]),
+        "192.0.2.1",
+        "2024-05-21T10:00:00Z",
+        50,
+    );
     d.samples = (0..50)
-        .map(|i| event("2024-05-21T10:00:00Z", i * 100, &format!("line {i} token=abc{i}xyz")))
+        .map(|i| {
+            event(
+                "2024-05-21T10:00:00Z",
+                i * 100,
+                &format!("line {i} token=abc{i}xyz"),
+            )
+        })
         .collect();
     s.commit_batch(std::slice::from_ref(&d), &[]).unwrap();
     s.commit_batch(std::slice::from_ref(&d), &[]).unwrap();
@@ -230,10 +271,17 @@ fn samples_are_bounded_keep_first_and_last_and_are_redacted() {
     let samples = s.samples(id).unwrap();
     let offsets: Vec<u64> = samples.iter().map(|x| x.offset).collect();
     assert_eq!(offsets, vec![0, 100, 4800, 4900]);
-    assert!(samples[0].raw.starts_with("line 0 token=[REDACTED]"), "{}", samples[0].raw);
+    assert!(
+        samples[0].raw.starts_with("line 0 token=[REDACTED]"),
+        "{}",
+        samples[0].raw
+    );
     let json = samples[3].event.to_string();
     assert!(!json.contains("abc49xyz"), "{json}");
-    assert_eq!(s.detections(&DetectionFilter::default()).unwrap()[0].count, 50);
+    assert_eq!(
+        s.detections(&DetectionFilter::default()).unwrap()[0].count,
+        50
+    );
 }
 
 #[test]
@@ -273,7 +321,10 @@ fn detections_filter_by_since_rule_key_and_level() {
         limit: Some(1),
         ..Default::default()
     });
-    assert_eq!(by_rule_level, vec![("high-rule".into(), "source.ip=192.0.2.2".into())]);
+    assert_eq!(
+        by_rule_level,
+        vec![("high-rule".into(), "source.ip=192.0.2.2".into())]
+    );
     let none = q(DetectionFilter {
         min_level: Some(Level::Critical),
         ..Default::default()
@@ -307,7 +358,12 @@ fn read_only_open_sees_writer_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.db");
     let mut w = Store::open(&path).unwrap();
-    let d = detection(&rule("r", Level::High, &[]), "192.0.2.1", "2024-05-21T10:00:00Z", 1);
+    let d = detection(
+        &rule("r", Level::High, &[]),
+        "192.0.2.1",
+        "2024-05-21T10:00:00Z",
+        1,
+    );
     w.commit_batch(&[d], &[checkpoint(5)]).unwrap();
     let r = Store::open_read_only(&path).unwrap();
     assert_eq!(r.detections(&DetectionFilter::default()).unwrap().len(), 1);

@@ -98,7 +98,11 @@ fn upsert_detection(
             update_detection(tx, id, d, now)?;
             (id, (count - old).max(0), 0)
         }
-        None => (insert_detection(tx, d, &key_string, &first_seen, now)?, count, 1),
+        None => (
+            insert_detection(tx, d, &key_string, &first_seen, now)?,
+            count,
+            1,
+        ),
     };
 
     tx.prepare_cached(

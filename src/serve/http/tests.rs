@@ -43,7 +43,10 @@ fn metrics_endpoint_serves_openmetrics_text() {
     let server = spawn_with(opts, metrics).unwrap();
     let (code, text) = request(server.local_addr(), "GET", "/metrics", "");
     assert_eq!(code, 200, "{text}");
-    assert!(text.to_ascii_lowercase().contains("content-type: application/openmetrics-text"));
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: application/openmetrics-text")
+    );
     assert!(text.contains("blocked_ips_total 1"), "{text}");
     assert!(text.contains("# EOF"), "{text}");
     server.shutdown().unwrap();
@@ -71,17 +74,37 @@ fn mutating_route_is_refused_without_the_right_token() {
     let addr = server.local_addr();
     let (code, text) = request(addr, "POST", "/api/v1/reload", "");
     assert_eq!(code, 401, "{text}");
-    assert!(text.to_ascii_lowercase().contains("www-authenticate: bearer"), "{text}");
-    let (code, _) = request(addr, "POST", "/api/v1/reload", "Authorization: Bearer wrong\r\n");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{text}"
+    );
+    let (code, _) = request(
+        addr,
+        "POST",
+        "/api/v1/reload",
+        "Authorization: Bearer wrong\r\n",
+    );
     assert_eq!(code, 401);
-    let (code, _) = request(addr, "POST", "/api/v1/reload", "Authorization: Bearer s3cret\r\n");
+    let (code, _) = request(
+        addr,
+        "POST",
+        "/api/v1/reload",
+        "Authorization: Bearer s3cret\r\n",
+    );
     assert_eq!(code, 401, "a prefix of the token must not pass");
-    assert!(server.reload_requests().try_recv().is_err(), "refused calls reached the pipeline");
+    assert!(
+        server.reload_requests().try_recv().is_err(),
+        "refused calls reached the pipeline"
+    );
 
     let auth = "Authorization: Bearer s3cret-token\r\n";
     let (code, text) = request(addr, "POST", "/api/v1/reload", auth);
     assert_eq!(code, 202, "{text}");
-    assert!(server.reload_requests().try_recv().is_ok(), "reload not delivered");
+    assert!(
+        server.reload_requests().try_recv().is_ok(),
+        "reload not delivered"
+    );
 }
 
 #[test]
@@ -98,7 +121,10 @@ fn non_loopback_listen_is_refused_unless_allowed() {
     let metrics = Arc::new(Metrics::default());
     for listen in ["0.0.0.0:0", "192.0.2.10:9464", "[::]:0"] {
         let err = spawn(listen, metrics.clone(), None).unwrap_err();
-        assert!(matches!(err, ServeError::NotLoopback { .. }), "{listen}: {err}");
+        assert!(
+            matches!(err, ServeError::NotLoopback { .. }),
+            "{listen}: {err}"
+        );
         assert!(err.to_string().contains("allow_remote"), "{err}");
     }
     let err = spawn("not an address", metrics, None).unwrap_err();

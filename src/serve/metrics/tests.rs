@@ -32,11 +32,18 @@ fn runbook_metric_names_are_exported() {
     m.inc_blocked_ips();
     m.set_active_sessions(3);
     let text = m.encode();
-    assert_eq!(value_of(&text, "failed_auth_attempts_total"), Some(1.0), "{text}");
+    assert_eq!(
+        value_of(&text, "failed_auth_attempts_total"),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(value_of(&text, "blocked_ips_total"), Some(1.0));
     assert_eq!(value_of(&text, "active_sessions"), Some(3.0));
     assert_eq!(value_of(&text, "sql_injection_attempts_total"), Some(0.0));
-    assert_eq!(value_of(&text, r#"palisade_events_total{kind="access"}"#), Some(1.0));
+    assert_eq!(
+        value_of(&text, r#"palisade_events_total{kind="access"}"#),
+        Some(1.0)
+    );
     assert!(text.ends_with("# EOF\n"), "OpenMetrics terminator missing");
 }
 
@@ -94,8 +101,14 @@ fn detections_and_source_health_are_counted() {
     let text = m.encode();
     let det = r#"palisade_detections_total{rule="ssh-brute",level="high"}"#;
     assert_eq!(value_of(&text, det), Some(1.0), "{text}");
-    assert!(!text.contains("192.0.2.1"), "detection key leaked into labels");
-    assert_eq!(value_of(&text, r#"palisade_lines_read_total{source="nginx"}"#), Some(5.0));
+    assert!(
+        !text.contains("192.0.2.1"),
+        "detection key leaked into labels"
+    );
+    assert_eq!(
+        value_of(&text, r#"palisade_lines_read_total{source="nginx"}"#),
+        Some(5.0)
+    );
     let err = r#"palisade_parse_errors_total{source="nginx",reason="no_match"}"#;
     assert_eq!(value_of(&text, err), Some(1.0));
     let lag = r#"palisade_processing_lag_seconds{source="nginx"}"#;
@@ -157,7 +170,10 @@ fn many_distinct_ips_do_not_grow_series_field_case_55() {
     assert!(series < 500, "{series} series");
     assert!(text.len() < 100 * 1024, "{} bytes", text.len());
     assert!(!text.contains("10.0."), "an IP reached a label");
-    assert_eq!(value_of(&text, "failed_auth_attempts_total"), Some(300_000.0));
+    assert_eq!(
+        value_of(&text, "failed_auth_attempts_total"),
+        Some(300_000.0)
+    );
     assert_eq!(value_of(&text, "blocked_ips_total"), Some(100_000.0));
     // The first LOG_LABEL_CAP zones keep their names, every later one is `other`.
     let other_zone = r#"palisade_nginx_ratelimit_total{zone="other",kind="other"}"#;
