@@ -34,7 +34,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 pub use aggregate::{IpActivity, RuleActivity, Window};
 pub use counters::{CounterDelta, EventClass, MinuteCounters};
 pub use read::{DetectionFilter, RuleCounter, StoredDetection, StoredSample};
-pub use write::Batch;
+pub use write::{Batch, Pruned};
 
 /// How many sample events are kept per detection by default.
 pub const DEFAULT_MAX_SAMPLES: usize = 10;

@@ -370,3 +370,53 @@ fn read_only_open_sees_writer_data() {
     let missing = Store::open_read_only(&dir.path().join("none.db")).unwrap_err();
     assert!(missing.to_string().contains("none.db"), "{missing}");
 }
+
+#[test]
+fn prune_drops_old_episodes_with_their_samples_and_old_counters() {
+    let mut s = Store::open_in_memory().unwrap();
+    let r = rule("r", Level::High, &[]);
+    let old = detection(&r, "192.0.2.1", "2024-05-01T10:00:00Z", 1);
+    let new = detection(&r, "192.0.2.2", "2024-05-21T10:00:00Z", 1);
+    let counters = [
+        CounterDelta {
+            name: counters::FAILED_LOGIN.into(),
+            minute: ts("2024-05-01T10:00:00Z").as_second(),
+            delta: 1,
+        },
+        CounterDelta {
+            name: counters::FAILED_LOGIN.into(),
+            minute: ts("2024-05-21T10:00:00Z").as_second(),
+            delta: 1,
+        },
+    ];
+    s.commit(&Batch {
+        detections: &[old, new],
+        checkpoints: &[checkpoint(1)],
+        counters: &counters,
+    })
+    .unwrap();
+
+    let pruned = s.prune(ts("2024-05-10T00:00:00Z")).unwrap();
+    assert_eq!(
+        pruned,
+        Pruned {
+            detections: 1,
+            counter_rows: 1
+        }
+    );
+    let left = s.detections(&DetectionFilter::default()).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].key_string, "source.ip=192.0.2.2");
+    let orphans: i64 = s
+        .conn()
+        .query_row(
+            "SELECT COUNT(*) FROM detection_samples WHERE detection_id NOT IN \
+             (SELECT id FROM detections)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0, "samples of pruned detections must go with them");
+    assert_eq!(s.load_checkpoints().unwrap().len(), 1);
+    assert_eq!(s.rule_counters().unwrap()[0].detections_total, 2);
+}

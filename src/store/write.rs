@@ -274,3 +274,33 @@ pub(crate) fn parse_state(s: &str) -> Option<DetectionState> {
         _ => None,
     }
 }
+
+/// What [`Store::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub detections: u64,
+    pub counter_rows: u64,
+}
+
+impl Store {
+    /// Deletes detections (with their samples) whose last event is before `before`,
+    /// and counter buckets older than it, so the file does not grow forever. Rule
+    /// totals and checkpoints are kept.
+    pub fn prune(&mut self, before: Timestamp) -> Result<Pruned, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, "pruning old rows", e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let cutoff = before.as_second();
+        let detections = tx
+            .execute("DELETE FROM detections WHERE last_seen_unix < ?1", [cutoff])
+            .map_err(err)?;
+        let counter_rows = tx
+            .execute("DELETE FROM counters WHERE minute + 60 <= ?1", [cutoff])
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(Pruned {
+            detections: detections as u64,
+            counter_rows: counter_rows as u64,
+        })
+    }
+}
