@@ -216,7 +216,7 @@ fn resolve(listen: &str, allow_remote: bool) -> Result<SocketAddr, ServeError> {
 
 /// What handlers share.
 #[derive(Clone)]
-pub struct AppState {
+struct AppState {
     metrics: Arc<Metrics>,
     api_token: Option<Arc<str>>,
     store_path: Option<PathBuf>,
@@ -224,7 +224,7 @@ pub struct AppState {
 }
 
 /// The routes: read-only ones open, `/api/v1` behind the bearer-token layer.
-pub fn router(state: AppState) -> Router {
+fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/reload", post(reload))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));

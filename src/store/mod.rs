@@ -56,6 +56,11 @@ pub enum StoreError {
     )]
     ReadOnly { path: PathBuf, op: &'static str },
     #[error(
+        "cannot open {path} while {op}; check that it exists (for read-only use) and that \
+         palisade may read and write it and its directory"
+    )]
+    CannotOpen { path: PathBuf, op: &'static str },
+    #[error(
         "{path} is locked by another process while {op}; stop the other palisade \
          (or point `store.path` elsewhere) — the batch was not written"
     )]
@@ -97,7 +102,10 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::Full { .. } | StoreError::ReadOnly { .. } | StoreError::Busy { .. }
+            StoreError::Full { .. }
+                | StoreError::ReadOnly { .. }
+                | StoreError::CannotOpen { .. }
+                | StoreError::Busy { .. }
         )
     }
 
@@ -106,9 +114,8 @@ impl StoreError {
         let path = path.to_path_buf();
         match source.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => StoreError::Full { path, op },
-            Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen) => {
-                StoreError::ReadOnly { path, op }
-            }
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path, op },
+            Some(ErrorCode::CannotOpen) => StoreError::CannotOpen { path, op },
             Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
                 StoreError::Busy { path, op }
             }

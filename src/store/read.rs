@@ -152,13 +152,18 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (seq, time, source, offset, raw, json) = row.map_err(err)?;
+            let mut event: serde_json::Value =
+                serde_json::from_str(&json).map_err(|e| self.bad(format!("sample: {e}")))?;
+            if let Some(map) = event.as_object_mut() {
+                map.insert("event.original".into(), raw.clone().into());
+            }
             out.push(StoredSample {
                 seq: seq as u32,
                 timestamp: self.parse_time(&time)?,
                 source,
                 offset: offset.max(0) as u64,
                 raw,
-                event: serde_json::from_str(&json).map_err(|e| self.bad(format!("sample: {e}")))?,
+                event,
             });
         }
         Ok(out)

@@ -278,6 +278,8 @@ fn samples_are_bounded_keep_first_and_last_and_are_redacted() {
     );
     let json = samples[3].event.to_string();
     assert!(!json.contains("abc49xyz"), "{json}");
+    assert_eq!(samples[3].event["event.original"], samples[3].raw.as_str());
+    assert_eq!(samples[3].event["log.offset"], 4900);
     assert_eq!(
         s.detections(&DetectionFilter::default()).unwrap()[0].count,
         50
@@ -368,6 +370,10 @@ fn read_only_open_sees_writer_data() {
     let r = Store::open_read_only(&path).unwrap();
     assert_eq!(r.detections(&DetectionFilter::default()).unwrap().len(), 1);
     let missing = Store::open_read_only(&dir.path().join("none.db")).unwrap_err();
+    assert!(
+        matches!(missing, StoreError::CannotOpen { .. }),
+        "{missing:?}"
+    );
     assert!(missing.to_string().contains("none.db"), "{missing}");
 }
 

@@ -197,6 +197,11 @@ fn replace_samples(
     )?;
     for (seq, ev) in bounded(samples, max).enumerate() {
         let mut json = ev.to_json();
+        // The raw line has its own column; storing it twice would double the size and
+        // the redaction work. `samples()` puts it back.
+        if let Some(map) = json.as_object_mut() {
+            map.remove("event.original");
+        }
         redact_json(&mut json);
         insert.execute(params![
             id,
