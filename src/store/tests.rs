@@ -426,3 +426,24 @@ fn prune_drops_old_episodes_with_their_samples_and_old_counters() {
     assert_eq!(s.load_checkpoints().unwrap().len(), 1);
     assert_eq!(s.rule_counters().unwrap()[0].detections_total, 2);
 }
+
+#[test]
+fn forgotten_checkpoint_is_not_loaded_again() {
+    let mut s = Store::open_in_memory().unwrap();
+    let (source, cp) = checkpoint(10);
+    let other = Checkpoint {
+        fingerprint: 42,
+        ..cp.clone()
+    };
+    s.commit_batch(
+        &[],
+        &[
+            (source.clone(), cp.clone()),
+            (source.clone(), other.clone()),
+        ],
+    )
+    .unwrap();
+    assert!(s.forget_checkpoint(&source, cp.fingerprint).unwrap());
+    assert!(!s.forget_checkpoint(&source, cp.fingerprint).unwrap());
+    assert_eq!(s.load_checkpoints().unwrap(), vec![(source, other)]);
+}

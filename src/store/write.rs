@@ -309,3 +309,22 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Drops the checkpoint of a file that is gone for good (rotated away and
+    /// deleted), so the table holds only files that may still be read.
+    pub fn forget_checkpoint(
+        &mut self,
+        source: &str,
+        fingerprint: u64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "DELETE FROM checkpoints WHERE source = ?1 AND fingerprint = ?2",
+                params![source, fingerprint as i64],
+            )
+            .map_err(|e| StoreError::sqlite(&self.path, "forgetting a checkpoint", e))?;
+        Ok(n > 0)
+    }
+}
