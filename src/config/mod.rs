@@ -299,6 +299,9 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Loopback by default; exposing it elsewhere is the operator's explicit choice.
     pub listen: String,
+    /// Must be `true` for `listen` to be a non-loopback address (the endpoint has no
+    /// TLS; put a reverse proxy in front when exposing it).
+    pub allow_remote: bool,
 }
 
 impl Default for MetricsConfig {
@@ -306,6 +309,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             enabled: true,
             listen: "127.0.0.1:9464".into(),
+            allow_remote: false,
         }
     }
 }
