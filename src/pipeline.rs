@@ -19,14 +19,16 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::{Config, SourceConfig};
-use crate::detect::Detection;
+use crate::detect::{Detection, DetectionState, Level, RuleMeta};
 use crate::detect::classify::Classifier;
 use crate::detect::engine::Engine;
 use crate::detect::sigma::RuleSet;
 use crate::event::Event;
-use crate::parse::{self, FormatMonitor, Parser};
-use crate::serve::metrics::Metrics;
+use crate::parse::monitor::{FormatMismatch, FormatMonitor};
+use crate::parse::{self, Parser};
+use crate::serve::{Metrics, SourceMetrics};
 use crate::sources::Line;
+use crate::store::{CounterDelta, EventClass, MinuteCounters};
 
 /// Errors building a pipeline.
 #[derive(Debug, Error)]
@@ -54,6 +56,7 @@ struct SourceRuntime {
     parser: Box<dyn Parser>,
     monitor: FormatMonitor,
     stats: SourceStats,
+    metrics: Option<SourceMetrics>,
 }
 
 /// Parsers, classifier and rule engine wired together.
@@ -63,6 +66,7 @@ pub struct Pipeline {
     engine: Engine,
     allowlist: Vec<IpNet>,
     metrics: Option<Arc<Metrics>>,
+    counters: MinuteCounters,
     events: Vec<Event>,
     /// The latest event time seen: the engine's clock.
     clock: Option<Timestamp>,
@@ -88,6 +92,7 @@ impl Pipeline {
             engine: Engine::new(rules, &config.detection),
             allowlist,
             metrics,
+            counters: MinuteCounters::new(EventClass::default()),
             events: Vec::with_capacity(4),
             clock: None,
         };
@@ -108,8 +113,15 @@ impl Pipeline {
             message: e.to_string(),
         })?;
         let name: Arc<str> = Arc::from(source.display_name());
-        let monitor = FormatMonitor::new(name.clone(), parser.format_name().to_string());
-        self.sources.push(SourceRuntime { name, parser, monitor, stats: SourceStats::default() });
+        let monitor = FormatMonitor::new(&name, parser.format_name());
+        let metrics = self.metrics.as_ref().map(|m| m.source(&name));
+        self.sources.push(SourceRuntime {
+            name,
+            parser,
+            monitor,
+            stats: SourceStats::default(),
+            metrics,
+        });
         Ok(self.sources.len() - 1)
     }
 
@@ -130,13 +142,22 @@ impl Pipeline {
         src.stats.truncated += u64::from(line.truncated);
         src.stats.invalid_utf8 += u64::from(line.invalid_utf8);
         let result = src.parser.parse(line, &mut self.events);
-        src.monitor.record(result.as_ref().err(), &line.text);
+        if let Some(mismatch) = src.monitor.record(&line.text, result.as_ref().map(|_| ())) {
+            format_mismatch_detection(&mismatch, line, out);
+        }
+        if let Some(m) = &src.metrics {
+            m.inc_lines_read(1);
+            if line.truncated {
+                m.inc_lines_truncated();
+            }
+        }
         if let Err(e) = result {
             src.stats.failed += 1;
             *src.stats.failed_by_reason.entry(e.reason()).or_default() += 1;
-            if let Some(m) = &self.metrics {
-                m.parse_error(&src.name, e.reason());
+            if let (Some(m), Some(sm)) = (&self.metrics, &src.metrics) {
+                m.inc_parse_error(sm, e.reason());
             }
+            tracing::debug!(source = %src.name, offset = line.offset, error = %e, "Unparsed line");
         }
         self.drain_events(idx, out);
     }
@@ -150,20 +171,25 @@ impl Pipeline {
     fn drain_events(&mut self, idx: usize, out: &mut Vec<Detection>) {
         let mut events = std::mem::take(&mut self.events);
         for mut ev in events.drain(..) {
-            self.sources[idx].stats.events += 1;
+            let src = &mut self.sources[idx];
+            src.stats.events += 1;
+            if let Some(m) = &src.metrics {
+                m.inc_lines_parsed(1);
+            }
             if self.clock.is_none_or(|c| ev.timestamp > c) {
                 self.clock = Some(ev.timestamp);
             }
             if self.is_allowlisted(ev.source_ip) {
                 self.sources[idx].stats.allowlisted += 1;
                 if let Some(m) = &self.metrics {
-                    m.allowlisted_event();
+                    m.inc_allowlisted();
                 }
                 continue;
             }
             if ev.url_original.is_some() || ev.user_agent.is_some() {
                 self.classifier.classify(&mut ev);
             }
+            self.counters.observe_event(&ev);
             if let Some(m) = &self.metrics {
                 m.observe_event(&ev);
             }
@@ -192,8 +218,30 @@ impl Pipeline {
     pub fn finish(&mut self, out: &mut Vec<Detection>) {
         for idx in 0..self.sources.len() {
             self.flush_source(idx, out);
+            if let Some(mismatch) = self.sources[idx].monitor.finish() {
+                let line = Line {
+                    source: self.sources[idx].name.clone(),
+                    path: Arc::from(""),
+                    offset: 0,
+                    text: mismatch.sample.clone(),
+                    truncated: false,
+                    invalid_utf8: false,
+                };
+                format_mismatch_detection(&mismatch, &line, out);
+            }
         }
         self.engine.finish(out);
+    }
+
+    /// The per-minute counters (failed logins, SQLi, …) gathered since the last call,
+    /// for the store's batch that also holds the detections from the same lines.
+    pub fn drain_counters(&mut self) -> Vec<CounterDelta> {
+        self.counters.drain()
+    }
+
+    /// The metrics handle of source `idx`, when metrics are on.
+    pub fn source_metrics(&self, idx: usize) -> Option<&SourceMetrics> {
+        self.sources[idx].metrics.as_ref()
     }
 
     /// The latest event time seen.
@@ -214,5 +262,32 @@ impl Pipeline {
     /// The classifier (for `rules test`).
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
+    }
+}
+
+/// A source whose lines mostly fail to parse is one detection (not one error per
+/// line), so it reaches the same outputs and alerts as attacks do.
+fn format_mismatch_detection(m: &FormatMismatch, line: &Line, out: &mut Vec<Detection>) {
+    let rule = Arc::new(RuleMeta {
+        id: "palisade-log-format-mismatch".into(),
+        name: Some("log_format_mismatch".into()),
+        title: "Log format mismatch".into(),
+        level: Level::Medium,
+        tags: vec!["palisade.health".into()],
+        description: m.to_string(),
+    });
+    let mut sample = Event::new(line.source.clone(), line.offset, m.sample.clone());
+    sample.message = Some(m.to_string());
+    let now = Timestamp::now();
+    for state in [DetectionState::Fired, DetectionState::Closed] {
+        out.push(Detection {
+            rule: rule.clone(),
+            key: vec![("log.source".into(), m.source.as_str().into())],
+            count: u64::from(m.failed),
+            first_seen: now,
+            last_seen: now,
+            samples: vec![sample.clone()],
+            state,
+        });
     }
 }

@@ -17,7 +17,7 @@ use palisade::detect::{Detection, DetectionState, Level};
 use palisade::pipeline::Pipeline;
 use palisade::sources::Line;
 use palisade::sources::file::{self, ReadOptions};
-use palisade::store::Store;
+use palisade::store::{Batch, Store};
 
 use super::output::DetectionPrinter;
 use super::{EXIT_DETECTIONS, Format};
@@ -199,6 +199,7 @@ pub fn scan_sources(
     };
     let mut printer = DetectionPrinter::new(args.json, color);
     let progress = progress_bar(inputs, args.no_progress);
+    let progress_counter = progress.as_ref().map(|_| Arc::new(std::sync::atomic::AtomicU64::new(0)));
     let started = Instant::now();
     let mut summary = ScanSummary::default();
     let mut out: Vec<Detection> = Vec::new();
@@ -220,8 +221,8 @@ pub fn scan_sources(
             n += 1;
             if n % 8192 == 0 {
                 pipeline.advance_to_clock(&mut out);
-                if let Some(pb) = &progress {
-                    pb.set_position(base + line.offset);
+                if let (Some(pb), Some(c)) = (&progress, &progress_counter) {
+                    pb.set_position(c.load(std::sync::atomic::Ordering::Relaxed));
                 }
             }
             if out.len() > 256 {
@@ -235,14 +236,18 @@ pub fn scan_sources(
         summary.bytes += stats.bytes;
         if let Some(s) = &mut store {
             emit(&mut out, &mut closed, args, &mut printer, &mut summary);
-            s.commit_batch(&closed, &[]).context("storing detections")?;
+            let counters = pipeline.drain_counters();
+            let batch = Batch { detections: &closed, checkpoints: &[], counters: &counters };
+            s.commit(&batch).context("storing detections")?;
             closed.clear();
         }
     }
     pipeline.finish(&mut out);
     emit(&mut out, &mut closed, args, &mut printer, &mut summary);
     if let Some(s) = &mut store {
-        s.commit_batch(&closed, &[]).context("storing detections")?;
+        let counters = pipeline.drain_counters();
+        let batch = Batch { detections: &closed, checkpoints: &[], counters: &counters };
+        s.commit(&batch).context("storing detections")?;
     }
     printer.flush()?;
     if let Some(pb) = progress {

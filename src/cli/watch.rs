@@ -13,10 +13,10 @@ use clap::Args;
 use palisade::detect::sigma::RuleSet;
 use palisade::detect::{Detection, DetectionState};
 use palisade::pipeline::Pipeline;
-use palisade::serve::metrics::Metrics;
+use palisade::serve::{Metrics, ServerOptions};
 use palisade::sources::Line;
 use palisade::sources::file::{TailNotice, TailOptions, TailSpec, Tailer};
-use palisade::store::Store;
+use palisade::store::{Batch, CounterDelta, Store};
 
 use super::output::DetectionPrinter;
 
@@ -117,12 +117,12 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
                 let _ = printer.flush();
             }
             Err(e) => {
-                metrics.store_error();
+                metrics.inc_store_errors();
                 tracing::error!(error = %e, held = pending.len(), "Cannot store detections; holding them and retrying");
             }
         }
         let elapsed = tick.elapsed();
-        if elapsed < config.watch.poll_interval {
+        if elapsed < config.watch.poll_interval && !tailer.has_backlog() {
             std::thread::sleep(config.watch.poll_interval - elapsed);
         }
     }
@@ -135,10 +135,22 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     Ok(0)
 }
 
-fn log_notice(notice: &TailNotice, metrics: &Metrics) {
-    metrics.tail_notice(notice);
+fn log_notice(notice: &TailNotice, pipeline: &Pipeline) {
+    let metrics = |source: &str| pipeline.source_index(source).and_then(|i| pipeline.source_metrics(i));
     match notice {
-        TailNotice::Error { .. } => tracing::warn!(?notice, "Source problem"),
-        _ => tracing::info!(?notice, "Source change"),
+        TailNotice::Truncated { source, .. } | TailNotice::Rewritten { source, .. } => {
+            if let Some(m) = metrics(source) {
+                m.inc_log_truncations();
+            }
+            tracing::warn!("{notice}");
+        }
+        TailNotice::Rotated { source, .. } => {
+            if let Some(m) = metrics(source) {
+                m.inc_log_rotations();
+            }
+            tracing::info!("{notice}");
+        }
+        TailNotice::Error { .. } | TailNotice::CrOnlyEndings { .. } => tracing::warn!("{notice}"),
+        _ => tracing::info!("{notice}"),
     }
 }
