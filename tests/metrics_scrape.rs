@@ -44,7 +44,7 @@ fn scrape_stays_small_with_100k_distinct_clients_field_case_55() {
         metrics.observe_event(&ev);
         ev.kind = EventKind::RateLimit;
         ev.action = Some(format!("/api/allowlist/{ip}").into());
-        ev.push_extra("nginx.zone", ip.to_string());
+        ev.push_extra("nginx.limit.zone", ip.to_string());
         metrics.observe_event(&ev);
     }
     let opts = ServerOptions {

@@ -377,8 +377,10 @@ impl Metrics {
     }
 
     fn observe_ratelimit(&self, ev: &Event) {
-        let zone = ev.extra("nginx.zone").or_else(|| ev.extra("zone"));
-        let kind = ev.action.as_deref().unwrap_or("unknown");
+        // The nginx error-log parser names these `nginx.limit.zone` and
+        // `nginx.limit.kind` (req | conn | delay).
+        let zone = ev.extra("nginx.limit.zone").or_else(|| ev.extra("zone"));
+        let kind = ev.extra("nginx.limit.kind").unwrap_or("unknown");
         let labels = RateLimitLabels {
             zone: self.zones.admit(zone.unwrap_or("unknown")),
             kind: self.limit_kinds.admit(kind),
