@@ -43,6 +43,8 @@ pub struct Config {
     pub watch: WatchConfig,
     /// What detections lead to: bans, alerts (see `respond::config`).
     pub respond: crate::respond::config::RespondConfig,
+    /// Where alerts go: Slack, webhooks, email, Alertmanager, a file.
+    pub alerts: crate::respond::alert::settings::AlertsConfig,
 }
 
 /// One log source: files matched by a glob, or standard input (`path = "-"`).

@@ -63,8 +63,21 @@ mod humantime_secs {
         s.serialize_f64(d.as_secs_f64())
     }
 
+    /// Seconds as a number (`30`) or a duration string like the rest of the config
+    /// (`"30s"`, `"2m"`).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_secs_f64(f64::deserialize(d)?))
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Secs {
+            Number(f64),
+            Text(String),
+        }
+        match Secs::deserialize(d)? {
+            Secs::Number(n) if n >= 0.0 && n.is_finite() => Ok(Duration::from_secs_f64(n)),
+            Secs::Number(n) => Err(serde::de::Error::custom(format!("bad timeout {n}"))),
+            Secs::Text(t) => crate::config::parse_duration(&t)
+                .ok_or_else(|| serde::de::Error::custom(format!("not a duration: {t:?}"))),
+        }
     }
 }
 

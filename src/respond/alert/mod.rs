@@ -17,6 +17,7 @@ pub mod email;
 pub mod file;
 pub mod outbox;
 pub mod redact;
+pub mod settings;
 pub mod slack;
 pub mod webhook;
 
