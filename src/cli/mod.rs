@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand; this file holds the argument model and
 //! the plumbing they share (config loading, logging, output style).
 
+pub mod ban;
 pub mod config;
 pub mod demo;
 pub mod eval;
@@ -78,6 +79,9 @@ pub enum Command {
     /// List the rules, or test which rules a log line triggers and why.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Add, remove (unban) and list bans by hand.
+    #[command(subcommand)]
+    Ban(ban::BanCommand),
     /// Show the effective configuration or write a starting one.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -198,6 +202,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status(args) => status::run(args, config_path, color),
         Command::Rules(cmd) => rules::run(cmd, config_path, color),
         Command::Config(cmd) => config::run(cmd, config_path),
+        Command::Ban(cmd) => ban::run(cmd, config_path),
         Command::Eval(args) => eval::run(args, config_path),
     }
 }

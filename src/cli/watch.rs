@@ -13,6 +13,9 @@ use clap::Args;
 use palisade::detect::sigma::RuleSet;
 use palisade::detect::{Detection, DetectionState};
 use palisade::pipeline::Pipeline;
+use palisade::respond::Responder;
+use palisade::respond::alert::{Alert, outbox::Outbox};
+use palisade::respond::decision::DecisionKind;
 use palisade::serve::{Metrics, ServerOptions};
 use palisade::sources::Line;
 use palisade::sources::file::{TailNotice, TailOptions, TailSpec, Tailer};
@@ -80,6 +83,7 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
         ..Default::default()
     };
     let mut tailer = Tailer::new(specs, checkpoints, opts);
+    let mut response = Response::start(&config)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
@@ -110,6 +114,7 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
             Ok(()) => {
                 for d in pending.drain(..) {
                     metrics.observe_detection(&d);
+                    response.on_detection(&d, &metrics);
                     if d.state == DetectionState::Fired || args.json {
                         let _ = printer.print(&d);
                     }
@@ -121,6 +126,7 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
                 tracing::error!(error = %e, held = pending.len(), "Cannot store detections; holding them and retrying");
             }
         }
+        response.expire();
         let elapsed = tick.elapsed();
         if elapsed < config.watch.poll_interval && !tailer.has_backlog() {
             std::thread::sleep(config.watch.poll_interval - elapsed);
@@ -152,5 +158,94 @@ fn log_notice(notice: &TailNotice, pipeline: &Pipeline) {
         }
         TailNotice::Error { .. } | TailNotice::CrOnlyEndings { .. } => tracing::warn!("{notice}"),
         _ => tracing::info!("{notice}"),
+    }
+}
+
+/// The response side of the daemon: policy decisions, bans and alert delivery.
+struct Response {
+    responder: Responder,
+    outbox: Option<Outbox>,
+    runtime: tokio::runtime::Runtime,
+    max_samples: usize,
+    last_expiry: Instant,
+}
+
+impl Response {
+    fn start(config: &palisade::config::Config) -> Result<Response> {
+        let mut responder = Responder::from_config(
+            &config.respond,
+            &config.store.path,
+            &config.network.allowlist,
+            &config.network.trusted_proxies,
+        )
+        .context("starting the responder")?;
+        let restored = responder.reconcile_on_start().context("restoring bans")?;
+        tracing::info!(?restored, "Bans reconciled with the firewall");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("palisade-alerts")
+            .build()
+            .context("starting the alert runtime")?;
+        let outbox = if config.alerts.is_empty() {
+            None
+        } else {
+            let sinks = config.alerts.build_sinks().context("configuring alert sinks")?;
+            let cfg = config.alerts.outbox().context("configuring the alert outbox")?;
+            let _guard = runtime.enter();
+            Some(Outbox::open(&config.store.path, sinks, cfg).context("opening the alert outbox")?)
+        };
+        Ok(Response {
+            responder,
+            outbox,
+            runtime,
+            max_samples: config.alerts.max_samples.unwrap_or(5),
+            last_expiry: Instant::now(),
+        })
+    }
+
+    /// Decides what a fired detection leads to and carries it out.
+    fn on_detection(&mut self, d: &Detection, metrics: &Metrics) {
+        if d.state != DetectionState::Fired {
+            return;
+        }
+        for decision in self.responder.on_detection(d) {
+            tracing::info!(decision = %decision, "Decision");
+            let notify = match &decision.kind {
+                DecisionKind::Ban(_) => {
+                    if !decision.simulated {
+                        metrics.inc_blocked_ips();
+                    }
+                    true
+                }
+                DecisionKind::Alert { .. } => true,
+                _ => false,
+            };
+            if let (true, Some(outbox)) = (notify, &self.outbox) {
+                let alert = Alert::from_detection(d, &decision.to_string(), self.max_samples);
+                if let Err(e) = outbox.enqueue(&alert) {
+                    tracing::error!(error = %e, "Cannot queue alert");
+                }
+            }
+        }
+    }
+
+    /// Lifts bans whose time is up (once a second).
+    fn expire(&mut self) {
+        if self.last_expiry.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_expiry = Instant::now();
+        match self.responder.expire(jiff::Timestamp::now()) {
+            Ok(lifted) if !lifted.is_empty() => tracing::info!(count = lifted.len(), "Bans expired"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "Cannot expire bans"),
+        }
+    }
+
+    fn shutdown(self) {
+        if let Some(outbox) = self.outbox {
+            self.runtime.block_on(outbox.shutdown());
+        }
     }
 }
