@@ -329,3 +329,261 @@ fn explain_item(t: &crate::detect::sigma::matcher::FieldTest, ev: &Event) -> Ite
         event_value,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::{RuleOverride, RulesConfig};
+    use crate::detect::DetectionState;
+    use crate::event::EventKind;
+
+    const BASE: &str = r#"
+title: Failed login
+id: base-1
+name: failed
+detection:
+    sel:
+        http.response.status_code: 401
+    condition: sel
+---
+title: Other
+name: other
+detection:
+    sel:
+        http.response.status_code: 403
+    condition: sel
+"#;
+
+    fn rules(extra: &str) -> Arc<RuleSet> {
+        Arc::new(RuleSet::from_yaml_str(&format!("{BASE}---\n{extra}"), "test").unwrap())
+    }
+
+    fn det(max_keys: usize) -> DetectionConfig {
+        DetectionConfig {
+            max_keys_per_rule: max_keys,
+            ..DetectionConfig::default()
+        }
+    }
+
+    fn ev(ip: &str, user: Option<&str>, secs: i64, status: u16) -> Event {
+        let mut e = Event::default();
+        e.kind = EventKind::Access;
+        e.timestamp = Timestamp::from_second(1_700_000_000 + secs).unwrap();
+        e.source_ip = Some(ip.parse().unwrap());
+        e.user_name = user.map(Into::into);
+        e.status = Some(status);
+        e.set_url(&format!("/p{secs}"));
+        e
+    }
+
+    fn names(out: &[Detection], state: DetectionState) -> Vec<String> {
+        out.iter()
+            .filter(|d| d.state == state)
+            .map(|d| d.rule.name.clone().unwrap_or_default())
+            .collect()
+    }
+
+    const COUNT: &str = r#"
+title: Many failures
+name: many
+correlation:
+    type: event_count
+    rules: [failed]
+    group-by: [source.ip]
+    timespan: 60s
+    condition:
+        gte: 3
+"#;
+
+    #[test]
+    fn event_count_slides_on_event_time_per_key() {
+        let mut e = Engine::new(rules(COUNT), &det(100));
+        let mut out = Vec::new();
+        for (ip, s) in [("192.0.2.1", 0), ("192.0.2.1", 50), ("192.0.2.2", 55), ("192.0.2.1", 70)] {
+            e.process(&ev(ip, None, s, 401), &mut out);
+        }
+        assert!(out.is_empty(), "0 s fell out of the window at 70 s: {out:?}");
+        e.process(&ev("192.0.2.1", None, 80, 401), &mut out);
+        assert_eq!(names(&out, DetectionState::Fired), ["many"]);
+        assert_eq!(out[0].key_value("source.ip"), Some("192.0.2.1"));
+    }
+
+    #[test]
+    fn base_rules_of_a_correlation_stay_silent_unless_generate() {
+        let mut e = Engine::new(rules(COUNT), &det(100));
+        let mut out = Vec::new();
+        e.process(&ev("192.0.2.1", None, 0, 401), &mut out);
+        e.process(&ev("192.0.2.1", None, 0, 403), &mut out);
+        e.finish(&mut out);
+        assert_eq!(names(&out, DetectionState::Fired), ["other"], "`failed` feeds only");
+        let generating = COUNT.replace("    condition:", "    generate: true\n    condition:");
+        let mut e = Engine::new(rules(&generating), &det(100));
+        let mut out = Vec::new();
+        e.process(&ev("192.0.2.1", None, 0, 401), &mut out);
+        assert_eq!(names(&out, DetectionState::Fired), ["failed"]);
+    }
+
+    #[test]
+    fn single_rule_episode_fires_once_and_closes_after_the_gap() {
+        let mut e = Engine::new(rules(""), &det(100));
+        let mut out = Vec::new();
+        for s in [0, 10, 20, 30] {
+            e.process(&ev("192.0.2.1", None, s, 403), &mut out);
+        }
+        assert_eq!(names(&out, DetectionState::Fired), ["other"]);
+        e.advance(Timestamp::from_second(1_700_000_000 + 30 + 601).unwrap(), &mut out);
+        let closed: Vec<_> = out.iter().filter(|d| d.state == DetectionState::Closed).collect();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].count, 4);
+        e.process(&ev("192.0.2.1", None, 2000, 403), &mut out);
+        assert_eq!(names(&out, DetectionState::Fired).len(), 2, "a new episode after the gap");
+    }
+
+    #[test]
+    fn samples_keep_the_first_and_the_most_recent() {
+        let cfg = DetectionConfig {
+            max_samples: 4,
+            ..DetectionConfig::default()
+        };
+        let mut e = Engine::new(rules(""), &cfg);
+        let mut out = Vec::new();
+        for s in 0..10 {
+            e.process(&ev("192.0.2.1", None, s, 403), &mut out);
+        }
+        e.finish(&mut out);
+        let closed = out.iter().find(|d| d.state == DetectionState::Closed).unwrap();
+        let urls: Vec<_> = closed.samples.iter().map(|s| s.url_path().unwrap()).collect();
+        assert_eq!(urls, ["/p0", "/p1", "/p8", "/p9"]);
+        assert_eq!(closed.count, 10);
+    }
+
+    #[test]
+    fn value_count_counts_distinct_values_per_group() {
+        let vc = r#"
+title: User from many IPs
+name: many_ips
+correlation:
+    type: value_count
+    rules: [failed]
+    group-by: [user.name]
+    timespan: 10m
+    condition:
+        field: source.ip
+        gt: 2
+"#;
+        let mut e = Engine::new(rules(vc), &det(100));
+        let mut out = Vec::new();
+        for ip in ["192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.2"] {
+            e.process(&ev(ip, Some("ann"), 1, 401), &mut out);
+        }
+        e.process(&ev("192.0.2.3", Some("bob"), 2, 401), &mut out);
+        e.process(&ev("192.0.2.4", None, 2, 401), &mut out);
+        assert!(out.is_empty());
+        e.process(&ev("192.0.2.3", Some("ann"), 3, 401), &mut out);
+        assert_eq!(names(&out, DetectionState::Fired), ["many_ips"]);
+        assert_eq!(out[0].key_value("user.name"), Some("ann"));
+    }
+
+    #[test]
+    fn temporal_needs_every_rule_and_ordered_needs_their_order() {
+        let t = r#"
+title: Both
+name: both
+correlation:
+    type: temporal_ordered
+    rules: [failed, other]
+    group-by: [source.ip, user.name]
+    timespan: 1m
+"#;
+        let mut e = Engine::new(rules(t), &det(100));
+        let mut out = Vec::new();
+        e.process(&ev("192.0.2.1", Some("a"), 0, 403), &mut out);
+        e.process(&ev("192.0.2.1", Some("a"), 5, 401), &mut out);
+        assert!(names(&out, DetectionState::Fired).iter().all(|n| n != "both"));
+        e.process(&ev("192.0.2.1", Some("a"), 10, 403), &mut out);
+        let fired: Vec<_> = out.iter().filter(|d| d.rule.name.as_deref() == Some("both")).collect();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].key_string(), "source.ip=192.0.2.1,user.name=a");
+        let unordered = t.replace("temporal_ordered", "temporal");
+        let mut e = Engine::new(rules(&unordered), &det(100));
+        let mut out = Vec::new();
+        e.process(&ev("192.0.2.1", Some("a"), 0, 403), &mut out);
+        e.process(&ev("192.0.2.1", Some("a"), 5, 401), &mut out);
+        assert!(names(&out, DetectionState::Fired).iter().any(|n| n == "both"));
+    }
+
+    #[test]
+    fn full_tables_evict_least_recent_keys_and_count_them() {
+        let mut e = Engine::new(rules(COUNT), &det(16));
+        let mut out = Vec::new();
+        for i in 0..100u8 {
+            e.process(&ev(&format!("192.0.2.{i}"), None, i64::from(i) / 10, 401), &mut out);
+        }
+        let stats = e.stats();
+        let many = stats.rules.iter().find(|r| r.rule_id == "many").unwrap();
+        assert!(many.live_keys <= 16);
+        assert!(many.evicted_keys >= 84, "{many:?}");
+        assert_eq!(stats.events_processed, 100);
+    }
+
+    #[test]
+    fn overrides_change_threshold_and_timespan_by_name() {
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "many".to_string(),
+            RuleOverride {
+                threshold: Some(2),
+                timespan: Some("5s".into()),
+            },
+        );
+        let cfg = RulesConfig {
+            overrides,
+            ..RulesConfig::default()
+        };
+        let text = format!("{BASE}---\n{COUNT}");
+        let set = Arc::new(RuleSet::from_yaml_str_with(&text, "t", &cfg).unwrap());
+        assert_eq!(set.correlations[0].timespan_ms, 5000);
+        let mut e = Engine::new(set, &det(10));
+        let mut out = Vec::new();
+        e.process(&ev("192.0.2.1", None, 0, 401), &mut out);
+        e.process(&ev("192.0.2.1", None, 6, 401), &mut out);
+        assert!(out.is_empty(), "6 s apart is outside a 5 s window");
+        e.process(&ev("192.0.2.1", None, 7, 401), &mut out);
+        assert_eq!(names(&out, DetectionState::Fired), ["many"]);
+        let bad = RulesConfig {
+            overrides: [("failed".to_string(), RuleOverride::default())].into(),
+            ..RulesConfig::default()
+        };
+        assert!(RuleSet::from_yaml_str_with(&text, "t", &bad).is_err());
+    }
+
+    #[test]
+    fn explain_names_selection_field_modifier_and_value() {
+        let set = Arc::new(
+            RuleSet::from_yaml_str(
+                r#"
+title: UA
+name: ua
+detection:
+    tools:
+        cs-user-agent|contains: [sqlmap, nikto]
+    condition: tools
+"#,
+                "t",
+            )
+            .unwrap(),
+        );
+        let e = Engine::new(set, &det(10));
+        let mut x = ev("192.0.2.1", None, 0, 200);
+        x.user_agent = Some("SQLMap/1.8".into());
+        let why = e.explain(&x);
+        assert_eq!(why.len(), 1);
+        let item = &why[0].selections[0].items[0];
+        assert_eq!(item.field, "user_agent.original");
+        assert_eq!(item.modifiers, "contains");
+        assert_eq!(item.values, [r#"contains "sqlmap""#]);
+        assert_eq!(item.event_value.as_deref(), Some("SQLMap/1.8"));
+    }
+}
