@@ -289,13 +289,8 @@ impl Table {
             return;
         }
         let Some(n) = entry.window.observe(spec, entry.last_ms, t, &obs) else { return };
-        if !spec.threshold.met(n) || (spec.kind.is_none() && n == 0) {
-            if entry.pre.len() == PRE_FIRE_SAMPLES.min(max_samples) {
-                entry.pre.pop_front();
-            }
-            if PRE_FIRE_SAMPLES.min(max_samples) > 0 {
-                entry.pre.push_back(ev.clone());
-            }
+        if !spec.threshold.met(n) {
+            keep_pre_sample(entry, ev, n, spec.threshold, PRE_FIRE_SAMPLES.min(max_samples));
             return;
         }
         let count = if spec.kind == Some(CorrelationType::EventCount) { n } else { entry.seen };
@@ -419,6 +414,19 @@ impl Table {
             state,
         }
     }
+}
+
+/// Keeps the event as a pre-fire sample only when the key is within
+/// `keep` events of its threshold: keys far below it (most of them, field case 37)
+/// then cost no event copies at all.
+fn keep_pre_sample(entry: &mut Entry, ev: &Event, n: u64, t: Threshold, keep: usize) {
+    if keep == 0 || t.min.is_some_and(|m| n.saturating_add(keep as u64) < m) {
+        return;
+    }
+    if entry.pre.len() == keep {
+        entry.pre.pop_front();
+    }
+    entry.pre.push_back(ev.clone());
 }
 
 fn open_episode(entry: &mut Entry, ev: &Event, count: u64, max_samples: usize) -> Episode {

@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::config::DetectionConfig;
 use crate::detect::correlate::{KEY_SEP, Limits, Observation, Table, TableStats, WindowSpec};
 use crate::detect::sigma::fields::{FieldRef, with_text};
+use crate::detect::sigma::prefilter::EventFacts;
 use crate::detect::sigma::{CorrelationRule, CorrelationType, DetectionRule, RuleSet, Threshold};
 use crate::detect::{Detection, RuleMeta};
 use crate::event::{Event, Field, Text, Value};
@@ -126,7 +127,11 @@ impl Engine {
         self.tick(ev.timestamp.as_millisecond(), out);
         let rules = Arc::clone(&self.rules);
         self.marks.clear();
-        for &i in &rules.active {
+        let facts = EventFacts::of(ev, rules.wanted_fields);
+        for (&i, pre) in rules.active.iter().zip(&rules.active_prefilters) {
+            if !pre.admits(&facts) {
+                continue;
+            }
             let d = &rules.detections[i];
             if !d.matches(ev) {
                 continue;
@@ -275,9 +280,31 @@ fn corr_table(c: &CorrelationRule, limits: Limits) -> Table {
 
 /// A single-event rule's key: the client address, or no key when there is none.
 fn single_key(ev: &Event) -> Text {
-    match ev.source_ip {
-        Some(ip) => Value::Ip(ip).to_text(),
-        None => Text::default(),
+    let mut key = Text::default();
+    if let Some(ip) = ev.source_ip {
+        push_value(&mut key, &Value::Ip(ip));
+    }
+    key
+}
+
+/// Appends a value's text; IPv4 addresses (the usual key) are written digit by digit
+/// because `Display` for addresses costs more than the rest of a lookup.
+fn push_value(key: &mut Text, v: &Value<'_>) {
+    let Value::Ip(std::net::IpAddr::V4(ip)) = v else {
+        with_text(v, |s| key.push_str(s));
+        return;
+    };
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            key.push('.');
+        }
+        if octet >= 100 {
+            key.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            key.push(char::from(b'0' + octet / 10 % 10));
+        }
+        key.push(char::from(b'0' + octet % 10));
     }
 }
 
@@ -290,7 +317,7 @@ fn group_key(fields: &[FieldRef], ev: &Event) -> Option<Text> {
         if i > 0 {
             key.push(KEY_SEP);
         }
-        with_text(&v, |s| key.push_str(s));
+        push_value(&mut key, &v);
     }
     Some(key)
 }

@@ -18,6 +18,7 @@
 pub mod condition;
 pub mod fields;
 pub mod matcher;
+pub mod prefilter;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use thiserror::Error;
 use self::condition::Cond;
 use self::fields::FieldRef;
 use self::matcher::{FieldTest, compile_item};
+use self::prefilter::{Prefilter, kind_bit};
 use crate::config::{RuleOverride, RulesConfig, parse_duration};
 use crate::detect::{Level, RuleMeta};
 use crate::event::{Event, EventKind};
@@ -98,6 +100,8 @@ pub struct DetectionRule {
     pub cond: Cond,
     /// Bit set of event kinds the rule applies to (0: all), from the logsource hint.
     kinds: u8,
+    /// Facts any matching event has; checked first by the engine.
+    pub prefilter: Prefilter,
     /// Emits detections of its own (false when only feeding correlations).
     pub generate: bool,
     pub enabled: bool,
@@ -114,10 +118,6 @@ impl DetectionRule {
         }
         self.cond.eval(&mut |i| self.selections[i].matches(ev))
     }
-}
-
-fn kind_bit(k: EventKind) -> u8 {
-    1 << (k as u8)
 }
 
 /// Correlation types (Sigma correlation spec).
@@ -213,6 +213,10 @@ pub struct RuleSet {
     pub correlations: Vec<CorrelationRule>,
     /// Detection rules the engine evaluates (generating or feeding a correlation).
     pub active: Vec<usize>,
+    /// The active rules' prefilters, contiguous for the hot loop.
+    pub active_prefilters: Vec<Prefilter>,
+    /// Typed fields any active prefilter needs to know the presence of.
+    pub wanted_fields: u32,
 }
 
 #[derive(rust_embed::RustEmbed)]
@@ -385,6 +389,8 @@ impl RuleSet {
                 (d.enabled && d.generate) || !d.feeds.is_empty()
             })
             .collect();
+        self.active_prefilters = self.active.iter().map(|&i| self.detections[i].prefilter).collect();
+        self.wanted_fields = self.active_prefilters.iter().fold(0, |m, p| m | p.present);
         Ok(())
     }
 }
@@ -548,12 +554,14 @@ fn parse_detection(m: &Mapping, origin: &str) -> Result<DetectionRule, SigmaErro
         .collect::<Result<Vec<_>, _>>()?;
     let mut cond = if conds.len() == 1 { conds.remove(0) } else { Cond::Or(conds) };
     cond.sort_by_cost(&|i| selections[i].cost);
+    let kinds = logsource_kinds(m);
     Ok(DetectionRule {
         meta: Arc::new(meta),
         origin: origin.into(),
+        prefilter: prefilter::derive(&cond, &selections, kinds),
         selections,
         cond,
-        kinds: logsource_kinds(m),
+        kinds,
         generate: true,
         enabled: true,
         feeds: Vec::new(),
