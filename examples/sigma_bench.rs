@@ -12,7 +12,13 @@ use palisade::event::{Event, EventKind};
 fn main() {
     let rules = Arc::new(RuleSet::load(&RulesConfig::default()).expect("built-in rules"));
     let mut engine = Engine::new(rules.clone(), &DetectionConfig::default());
-    let paths = ["/", "/api/products?page=2", "/static/app.js", "/login", "/api/cart"];
+    let paths = [
+        "/",
+        "/api/products?page=2",
+        "/static/app.js",
+        "/login",
+        "/api/cart",
+    ];
     let statuses = [200, 200, 304, 200, 404, 302, 200, 401];
     let t0: jiff::Timestamp = "2024-05-01T00:00:00Z".parse().unwrap();
     let mut events: Vec<Event> = (0..10_000u32)
@@ -34,8 +40,11 @@ fn main() {
         })
         .collect();
     let mut out = Vec::new();
-    let mut ordinary: Vec<Event> =
-        events.iter().filter(|e| e.status == Some(200)).cloned().collect();
+    let mut ordinary: Vec<Event> = events
+        .iter()
+        .filter(|e| e.status == Some(200))
+        .cloned()
+        .collect();
     let mut fresh = Engine::new(rules.clone(), &DetectionConfig::default());
     let start = Instant::now();
     for _ in 0..100 {
@@ -74,6 +83,9 @@ fn main() {
             }
         }
         let ns = start.elapsed().as_nanos() as f64 / (10.0 * events.len() as f64);
-        println!("  {ns:6.1} ns  {:<28} (tree only, {hits} hits)", d.meta.name.as_deref().unwrap_or("?"));
+        println!(
+            "  {ns:6.1} ns  {:<28} (tree only, {hits} hits)",
+            d.meta.name.as_deref().unwrap_or("?")
+        );
     }
 }

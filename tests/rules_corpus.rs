@@ -52,7 +52,8 @@ fn every_sigmahq_web_rule_compiles() {
 
 #[test]
 fn sigmahq_sql_injection_rule_matches_an_attack_line_and_not_a_404() {
-    let path = corpus().join("sigma-web/rules/web/webserver_generic/web_sql_injection_in_access_logs.yml");
+    let path =
+        corpus().join("sigma-web/rules/web/webserver_generic/web_sql_injection_in_access_logs.yml");
     let text = std::fs::read_to_string(path).unwrap();
     let rules = Arc::new(RuleSet::from_yaml_str(&text, "sqli").unwrap());
     let engine = Engine::new(rules, &DetectionConfig::default());
@@ -64,7 +65,15 @@ fn sigmahq_sql_injection_rule_matches_an_attack_line_and_not_a_404() {
     ev.status = Some(200);
     let why = engine.explain(&ev);
     assert_eq!(why.len(), 1);
-    assert!(why[0].selections.iter().any(|s| s.name == "keywords" && s.matched));
+    assert!(
+        why[0]
+            .selections
+            .iter()
+            .any(|s| s.name == "keywords" && s.matched)
+    );
     ev.status = Some(404);
-    assert!(engine.explain(&ev).is_empty(), "filter_main_status must exclude 404");
+    assert!(
+        engine.explain(&ev).is_empty(),
+        "filter_main_status must exclude 404"
+    );
 }

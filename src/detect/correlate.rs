@@ -82,7 +82,13 @@ impl WindowSpec {
 impl Window {
     /// Adds an observation at `t` and returns the count the condition is tested on,
     /// or `None` when the observation falls outside the window.
-    fn observe(&mut self, spec: &WindowSpec, latest: i64, t: i64, obs: &Observation) -> Option<u64> {
+    fn observe(
+        &mut self,
+        spec: &WindowSpec,
+        latest: i64,
+        t: i64,
+        obs: &Observation,
+    ) -> Option<u64> {
         let start = latest - spec.span_ms;
         if t < start {
             return None;
@@ -281,19 +287,33 @@ impl Table {
             self.insert(key, t);
         }
         let (spec, max_samples) = (&self.spec, self.max_samples);
-        let Some(entry) = self.map.get_mut(key) else { return };
+        let Some(entry) = self.map.get_mut(key) else {
+            return;
+        };
         entry.last_ms = entry.last_ms.max(t);
         entry.seen += 1;
         if let Some(ep) = entry.episode.as_mut() {
             ep.add(ev, max_samples);
             return;
         }
-        let Some(n) = entry.window.observe(spec, entry.last_ms, t, &obs) else { return };
+        let Some(n) = entry.window.observe(spec, entry.last_ms, t, &obs) else {
+            return;
+        };
         if !spec.threshold.met(n) {
-            keep_pre_sample(entry, ev, n, spec.threshold, PRE_FIRE_SAMPLES.min(max_samples));
+            keep_pre_sample(
+                entry,
+                ev,
+                n,
+                spec.threshold,
+                PRE_FIRE_SAMPLES.min(max_samples),
+            );
             return;
         }
-        let count = if spec.kind == Some(CorrelationType::EventCount) { n } else { entry.seen };
+        let count = if spec.kind == Some(CorrelationType::EventCount) {
+            n
+        } else {
+            entry.seen
+        };
         let ep = open_episode(entry, ev, count, max_samples);
         out.push(self.detection(key, &ep, DetectionState::Fired));
         self.stats.fired += 1;
@@ -313,8 +333,11 @@ impl Table {
             pre: VecDeque::new(),
             seen: 0,
         };
-        self.due
-            .push(Reverse((t.saturating_add(self.horizon_ms), self.next_gen, Text::from(key))));
+        self.due.push(Reverse((
+            t.saturating_add(self.horizon_ms),
+            self.next_gen,
+            Text::from(key),
+        )));
         self.map.insert(Text::from(key), entry);
     }
 
@@ -324,8 +347,12 @@ impl Table {
             if *deadline >= now {
                 break;
             }
-            let Some(Reverse((_, generation, key))) = self.due.pop() else { break };
-            let Some(entry) = self.map.get(&key) else { continue };
+            let Some(Reverse((_, generation, key))) = self.due.pop() else {
+                break;
+            };
+            let Some(entry) = self.map.get(&key) else {
+                continue;
+            };
             if entry.generation != generation {
                 continue;
             }
@@ -364,8 +391,11 @@ impl Table {
             return;
         }
         let n = (self.max_keys / 8).max(1);
-        let mut ages: Vec<(i64, Text)> =
-            self.map.iter().map(|(k, e)| (e.last_ms, k.clone())).collect();
+        let mut ages: Vec<(i64, Text)> = self
+            .map
+            .iter()
+            .map(|(k, e)| (e.last_ms, k.clone()))
+            .collect();
         let n = n.min(ages.len());
         if n < ages.len() {
             ages.select_nth_unstable_by_key(n, |(t, _)| *t);
@@ -381,7 +411,10 @@ impl Table {
 
     fn warn_eviction(&mut self) {
         let now = Instant::now();
-        if self.last_warn.is_some_and(|w| now - w < Duration::from_secs(60)) {
+        if self
+            .last_warn
+            .is_some_and(|w| now - w < Duration::from_secs(60))
+        {
             return;
         }
         self.last_warn = Some(now);

@@ -142,7 +142,11 @@ impl Engine {
                 self.next_due = self.next_due.min(table.next_deadline().unwrap_or(i64::MAX));
             }
             for &c in &d.feeds {
-                let bit = rules.correlations[c].rules.iter().position(|&r| r == i).unwrap_or(0);
+                let bit = rules.correlations[c]
+                    .rules
+                    .iter()
+                    .position(|&r| r == i)
+                    .unwrap_or(0);
                 match self.marks.iter_mut().find(|(m, _)| *m == c) {
                     Some((_, mask)) => *mask |= 1 << bit.min(63),
                     None => self.marks.push((c, 1 << bit.min(63))),
@@ -163,12 +167,18 @@ impl Engine {
         ev: &Event,
         out: &mut Vec<Detection>,
     ) {
-        let Some(table) = self.corrs[ci].as_mut() else { return };
-        let Some(key) = group_key(&c.group_by, ev) else { return };
+        let Some(table) = self.corrs[ci].as_mut() else {
+            return;
+        };
+        let Some(key) = group_key(&c.group_by, ev) else {
+            return;
+        };
         match c.kind {
             CorrelationType::EventCount => table.feed(&key, ev, Observation::Event, out),
             CorrelationType::ValueCount => {
-                let Some(v) = c.field.as_ref().and_then(|f| f.get(ev)) else { return };
+                let Some(v) = c.field.as_ref().and_then(|f| f.get(ev)) else {
+                    return;
+                };
                 with_text(&v, |s| table.feed(&key, ev, Observation::Value(s), out));
             }
             CorrelationType::Temporal | CorrelationType::TemporalOrdered => {
@@ -331,7 +341,9 @@ fn explain_rule(d: &DetectionRule, rules: &RuleSet, ev: &Event) -> Explanation {
             SelectionExplain {
                 name: s.name.clone(),
                 matched: group.is_some(),
-                items: group.map(|g| g.iter().map(|t| explain_item(t, ev)).collect()).unwrap_or_default(),
+                items: group
+                    .map(|g| g.iter().map(|t| explain_item(t, ev)).collect())
+                    .unwrap_or_default(),
             }
         })
         .collect();
@@ -339,7 +351,11 @@ fn explain_rule(d: &DetectionRule, rules: &RuleSet, ev: &Event) -> Explanation {
         rule: d.meta.clone(),
         generates: d.generate && d.enabled,
         selections,
-        feeds: d.feeds.iter().map(|&c| rules.correlations[c].meta.clone()).collect(),
+        feeds: d
+            .feeds
+            .iter()
+            .map(|&c| rules.correlations[c].meta.clone())
+            .collect(),
     }
 }
 
@@ -352,7 +368,11 @@ fn explain_item(t: &crate::detect::sigma::matcher::FieldTest, ev: &Event) -> Ite
     ItemExplain {
         field: t.field.name().to_string(),
         modifiers: t.modifiers.clone(),
-        values: t.matching_leaves(ev).iter().map(|l| l.shown.clone()).collect(),
+        values: t
+            .matching_leaves(ev)
+            .iter()
+            .map(|l| l.shown.clone())
+            .collect(),
         event_value,
     }
 }
@@ -395,12 +415,14 @@ detection:
     }
 
     fn ev(ip: &str, user: Option<&str>, secs: i64, status: u16) -> Event {
-        let mut e = Event::default();
-        e.kind = EventKind::Access;
-        e.timestamp = Timestamp::from_second(1_700_000_000 + secs).unwrap();
-        e.source_ip = Some(ip.parse().unwrap());
-        e.user_name = user.map(Into::into);
-        e.status = Some(status);
+        let mut e = Event {
+            kind: EventKind::Access,
+            timestamp: Timestamp::from_second(1_700_000_000 + secs).unwrap(),
+            source_ip: Some(ip.parse().unwrap()),
+            user_name: user.map(Into::into),
+            status: Some(status),
+            ..Event::default()
+        };
         e.set_url(&format!("/p{secs}"));
         e
     }
@@ -428,10 +450,18 @@ correlation:
     fn event_count_slides_on_event_time_per_key() {
         let mut e = Engine::new(rules(COUNT), &det(100));
         let mut out = Vec::new();
-        for (ip, s) in [("192.0.2.1", 0), ("192.0.2.1", 50), ("192.0.2.2", 55), ("192.0.2.1", 70)] {
+        for (ip, s) in [
+            ("192.0.2.1", 0),
+            ("192.0.2.1", 50),
+            ("192.0.2.2", 55),
+            ("192.0.2.1", 70),
+        ] {
             e.process(&ev(ip, None, s, 401), &mut out);
         }
-        assert!(out.is_empty(), "0 s fell out of the window at 70 s: {out:?}");
+        assert!(
+            out.is_empty(),
+            "0 s fell out of the window at 70 s: {out:?}"
+        );
         e.process(&ev("192.0.2.1", None, 80, 401), &mut out);
         assert_eq!(names(&out, DetectionState::Fired), ["many"]);
         assert_eq!(out[0].key_value("source.ip"), Some("192.0.2.1"));
@@ -444,7 +474,11 @@ correlation:
         e.process(&ev("192.0.2.1", None, 0, 401), &mut out);
         e.process(&ev("192.0.2.1", None, 0, 403), &mut out);
         e.finish(&mut out);
-        assert_eq!(names(&out, DetectionState::Fired), ["other"], "`failed` feeds only");
+        assert_eq!(
+            names(&out, DetectionState::Fired),
+            ["other"],
+            "`failed` feeds only"
+        );
         let generating = COUNT.replace("    condition:", "    generate: true\n    condition:");
         let mut e = Engine::new(rules(&generating), &det(100));
         let mut out = Vec::new();
@@ -460,12 +494,22 @@ correlation:
             e.process(&ev("192.0.2.1", None, s, 403), &mut out);
         }
         assert_eq!(names(&out, DetectionState::Fired), ["other"]);
-        e.advance(Timestamp::from_second(1_700_000_000 + 30 + 601).unwrap(), &mut out);
-        let closed: Vec<_> = out.iter().filter(|d| d.state == DetectionState::Closed).collect();
+        e.advance(
+            Timestamp::from_second(1_700_000_000 + 30 + 601).unwrap(),
+            &mut out,
+        );
+        let closed: Vec<_> = out
+            .iter()
+            .filter(|d| d.state == DetectionState::Closed)
+            .collect();
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].count, 4);
         e.process(&ev("192.0.2.1", None, 2000, 403), &mut out);
-        assert_eq!(names(&out, DetectionState::Fired).len(), 2, "a new episode after the gap");
+        assert_eq!(
+            names(&out, DetectionState::Fired).len(),
+            2,
+            "a new episode after the gap"
+        );
     }
 
     #[test]
@@ -480,8 +524,15 @@ correlation:
             e.process(&ev("192.0.2.1", None, s, 403), &mut out);
         }
         e.finish(&mut out);
-        let closed = out.iter().find(|d| d.state == DetectionState::Closed).unwrap();
-        let urls: Vec<_> = closed.samples.iter().map(|s| s.url_path().unwrap()).collect();
+        let closed = out
+            .iter()
+            .find(|d| d.state == DetectionState::Closed)
+            .unwrap();
+        let urls: Vec<_> = closed
+            .samples
+            .iter()
+            .map(|s| s.url_path().unwrap())
+            .collect();
         assert_eq!(urls, ["/p0", "/p1", "/p8", "/p9"]);
         assert_eq!(closed.count, 10);
     }
@@ -528,9 +579,16 @@ correlation:
         let mut out = Vec::new();
         e.process(&ev("192.0.2.1", Some("a"), 0, 403), &mut out);
         e.process(&ev("192.0.2.1", Some("a"), 5, 401), &mut out);
-        assert!(names(&out, DetectionState::Fired).iter().all(|n| n != "both"));
+        assert!(
+            names(&out, DetectionState::Fired)
+                .iter()
+                .all(|n| n != "both")
+        );
         e.process(&ev("192.0.2.1", Some("a"), 10, 403), &mut out);
-        let fired: Vec<_> = out.iter().filter(|d| d.rule.name.as_deref() == Some("both")).collect();
+        let fired: Vec<_> = out
+            .iter()
+            .filter(|d| d.rule.name.as_deref() == Some("both"))
+            .collect();
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].key_string(), "source.ip=192.0.2.1,user.name=a");
         let unordered = t.replace("temporal_ordered", "temporal");
@@ -538,7 +596,11 @@ correlation:
         let mut out = Vec::new();
         e.process(&ev("192.0.2.1", Some("a"), 0, 403), &mut out);
         e.process(&ev("192.0.2.1", Some("a"), 5, 401), &mut out);
-        assert!(names(&out, DetectionState::Fired).iter().any(|n| n == "both"));
+        assert!(
+            names(&out, DetectionState::Fired)
+                .iter()
+                .any(|n| n == "both")
+        );
     }
 
     #[test]
@@ -546,7 +608,10 @@ correlation:
         let mut e = Engine::new(rules(COUNT), &det(16));
         let mut out = Vec::new();
         for i in 0..100u8 {
-            e.process(&ev(&format!("192.0.2.{i}"), None, i64::from(i) / 10, 401), &mut out);
+            e.process(
+                &ev(&format!("192.0.2.{i}"), None, i64::from(i) / 10, 401),
+                &mut out,
+            );
         }
         let stats = e.stats();
         let many = stats.rules.iter().find(|r| r.rule_id == "many").unwrap();

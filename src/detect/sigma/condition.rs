@@ -166,7 +166,11 @@ impl Parser<'_> {
             self.pos += 1;
             parts.push(self.and()?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Cond::Or(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Cond::Or(parts)
+        })
     }
 
     fn and(&mut self) -> Result<Cond, SigmaError> {
@@ -175,7 +179,11 @@ impl Parser<'_> {
             self.pos += 1;
             parts.push(self.not()?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Cond::And(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Cond::And(parts)
+        })
     }
 
     fn not(&mut self) -> Result<Cond, SigmaError> {
@@ -301,8 +309,18 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         let n = names(&["a"]);
-        assert!(parse("a and b", &n).unwrap_err().to_string().contains("`b`"));
+        assert!(
+            parse("a and b", &n)
+                .unwrap_err()
+                .to_string()
+                .contains("`b`")
+        );
         assert!(parse("(a", &n).is_err());
-        assert!(parse("a | count() > 5", &n).unwrap_err().to_string().contains("correlation"));
+        assert!(
+            parse("a | count() > 5", &n)
+                .unwrap_err()
+                .to_string()
+                .contains("correlation")
+        );
     }
 }

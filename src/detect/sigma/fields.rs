@@ -145,9 +145,18 @@ mod tests {
     #[test]
     fn taxonomy_names_map_to_ecs() {
         assert_eq!(FieldRef::resolve("c-ip"), FieldRef::Typed(Field::SourceIp));
-        assert_eq!(FieldRef::resolve("sc-status"), FieldRef::Typed(Field::Status));
-        assert_eq!(FieldRef::resolve("cs-host"), FieldRef::Extra("url.domain".into()));
-        assert_eq!(FieldRef::resolve("nginx.zone"), FieldRef::Extra("nginx.zone".into()));
+        assert_eq!(
+            FieldRef::resolve("sc-status"),
+            FieldRef::Typed(Field::Status)
+        );
+        assert_eq!(
+            FieldRef::resolve("cs-host"),
+            FieldRef::Extra("url.domain".into())
+        );
+        assert_eq!(
+            FieldRef::resolve("nginx.zone"),
+            FieldRef::Extra("nginx.zone".into())
+        );
         assert!(FieldRef::resolve("palisade.attack").is_attack());
     }
 

@@ -127,7 +127,13 @@ fn cmp(op: CmpOp, x: f64, n: f64) -> bool {
 #[inline]
 fn text_matches(op: TextOp, needle: &str, cased: bool, ac: Option<&AhoCorasick>, s: &str) -> bool {
     let (h, n) = (s.as_bytes(), needle.as_bytes());
-    let eq = |a: &[u8]| if cased { a == n } else { a.eq_ignore_ascii_case(n) };
+    let eq = |a: &[u8]| {
+        if cased {
+            a == n
+        } else {
+            a.eq_ignore_ascii_case(n)
+        }
+    };
     match op {
         TextOp::Equals => h.len() == n.len() && eq(h),
         TextOp::Prefix => h.len() >= n.len() && eq(&h[..n.len()]),
@@ -221,9 +227,13 @@ pub fn compile_item(key: &str, value: &Yaml) -> Result<FieldTest, SigmaError> {
 
 impl FieldTest {
     fn new(field: FieldRef, modifiers: String, leaves: Vec<LeafTest>, all: bool) -> FieldTest {
-        let (merged, rest) = if all { (None, (0..leaves.len()).collect()) } else { merge(&leaves) };
-        let cost = leaves.iter().map(|l| leaf_cost(&l.leaf)).max().unwrap_or(1)
-            + field_cost(&field);
+        let (merged, rest) = if all {
+            (None, (0..leaves.len()).collect())
+        } else {
+            merge(&leaves)
+        };
+        let cost =
+            leaves.iter().map(|l| leaf_cost(&l.leaf)).max().unwrap_or(1) + field_cost(&field);
         FieldTest {
             field,
             modifiers,
@@ -283,7 +293,14 @@ fn with_lower<R>(s: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
 /// Merges case-insensitive contains leaves (two or more) into one automaton.
 fn merge(leaves: &[LeafTest]) -> (Option<Merged>, Vec<usize>) {
     let is_ci_contains = |l: &Leaf| {
-        matches!(l, Leaf::Text { op: TextOp::Contains, cased: false, .. })
+        matches!(
+            l,
+            Leaf::Text {
+                op: TextOp::Contains,
+                cased: false,
+                ..
+            }
+        )
     };
     let needles: Vec<&str> = leaves
         .iter()
@@ -298,7 +315,9 @@ fn merge(leaves: &[LeafTest]) -> (Option<Merged>, Vec<usize>) {
     let Ok(m) = Merged::new(&needles) else {
         return (None, (0..leaves.len()).collect());
     };
-    let rest = (0..leaves.len()).filter(|&i| !is_ci_contains(&leaves[i].leaf)).collect();
+    let rest = (0..leaves.len())
+        .filter(|&i| !is_ci_contains(&leaves[i].leaf))
+        .collect();
     (Some(m), rest)
 }
 
@@ -316,7 +335,10 @@ fn leaf_cost(l: &Leaf) -> u32 {
     match l {
         Leaf::Attack(_) | Leaf::Exists(_) | Leaf::Null => 1,
         Leaf::Cmp(..) | Leaf::Cidr(_) => 2,
-        Leaf::Text { op: TextOp::Contains, .. } => 8,
+        Leaf::Text {
+            op: TextOp::Contains,
+            ..
+        } => 8,
         Leaf::Text { .. } => 3,
         Leaf::Regex(_) => 20,
     }
@@ -399,7 +421,10 @@ fn compile_value(
     out: &mut Vec<LeafTest>,
 ) -> Result<(), String> {
     let Some(text) = scalar_text(v)? else {
-        out.push(LeafTest { leaf: Leaf::Null, shown: "null".into() });
+        out.push(LeafTest {
+            leaf: Leaf::Null,
+            shown: "null".into(),
+        });
         return Ok(());
     };
     let leaf = |leaf: Leaf, shown: String| LeafTest { leaf, shown };
@@ -411,8 +436,13 @@ fn compile_value(
             .ok_or_else(|| format!("unknown attack class {text:?} (known: sqli, xss, traversal, cmdi, scanner_ua, sensitive_file, jndi, ssti)"))?;
         out.push(leaf(Leaf::Attack(class), format!("attack {text}")));
     } else if let Some(op) = m.cmp {
-        let n: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-        out.push(leaf(Leaf::Cmp(op, n), format!("{op:?} {text}").to_lowercase()));
+        let n: f64 = text
+            .parse()
+            .map_err(|_| format!("{text:?} is not a number"))?;
+        out.push(leaf(
+            Leaf::Cmp(op, n),
+            format!("{op:?} {text}").to_lowercase(),
+        ));
     } else if m.cidr {
         let net = parse_cidr(&text)?;
         out.push(leaf(Leaf::Cidr(net), format!("cidr {text}")));
@@ -468,7 +498,10 @@ fn text_variants(text: &str, m: &Mods) -> Vec<String> {
     }
     match m.base64 {
         Some(false) => vs.iter().map(|v| base64(v.as_bytes())).collect(),
-        Some(true) => vs.iter().flat_map(|v| base64_offsets(v.as_bytes())).collect(),
+        Some(true) => vs
+            .iter()
+            .flat_map(|v| base64_offsets(v.as_bytes()))
+            .collect(),
         None => vs,
     }
 }
@@ -477,7 +510,11 @@ fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -569,7 +606,11 @@ fn compile_pattern(value: &str, op: TextOp, cased: bool) -> Result<Leaf, String>
 }
 
 fn text_leaf(op: TextOp, s: &str, cased: bool) -> Leaf {
-    let needle: Box<str> = if cased { s.into() } else { s.to_ascii_lowercase().into() };
+    let needle: Box<str> = if cased {
+        s.into()
+    } else {
+        s.to_ascii_lowercase().into()
+    };
     let ac = (op == TextOp::Contains && !cased && !needle.is_empty())
         .then(|| ci_automaton(&[&needle]).ok())
         .flatten();
@@ -614,11 +655,13 @@ mod tests {
     }
 
     fn access(ua: &str, url: &str, status: u16) -> Event {
-        let mut e = Event::default();
-        e.user_agent = Some(ua.into());
+        let mut e = Event {
+            user_agent: Some(ua.into()),
+            status: Some(status),
+            source_ip: Some("192.0.2.9".parse().unwrap()),
+            ..Event::default()
+        };
         e.set_url(url);
-        e.status = Some(status);
-        e.source_ip = Some("192.0.2.9".parse().unwrap());
         e
     }
 
@@ -635,8 +678,14 @@ mod tests {
                 other => panic!("{pat} compiled to {other:?}"),
             }
         }
-        assert!(matches!(compile_pattern("a*b", TextOp::Equals, false), Ok(Leaf::Regex(_))));
-        assert!(matches!(compile_pattern("a?", TextOp::Equals, false), Ok(Leaf::Regex(_))));
+        assert!(matches!(
+            compile_pattern("a*b", TextOp::Equals, false),
+            Ok(Leaf::Regex(_))
+        ));
+        assert!(matches!(
+            compile_pattern("a?", TextOp::Equals, false),
+            Ok(Leaf::Regex(_))
+        ));
     }
 
     #[test]
@@ -712,7 +761,10 @@ mod tests {
     fn base64_encodings_match_pysigma() {
         assert_eq!(base64(b"Man"), "TWFu");
         assert_eq!(base64(b"Ma"), "TWE=");
-        assert_eq!(base64_offsets(b"/bin/sh"), vec!["L2Jpbi9za", "9iaW4vc2", "vYmluL3No"]);
+        assert_eq!(
+            base64_offsets(b"/bin/sh"),
+            vec!["L2Jpbi9za", "9iaW4vc2", "vYmluL3No"]
+        );
     }
 
     #[test]

@@ -238,8 +238,10 @@ impl RuleSet {
         }
         for dir in &cfg.dirs {
             for path in rule_files(dir)? {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|source| SigmaError::Io { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(&path).map_err(|source| SigmaError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 docs.extend(yaml_docs(&text, &path.display().to_string())?);
             }
         }
@@ -315,7 +317,11 @@ impl RuleSet {
     }
 
     fn push_correlation(&mut self, c: CorrelationRule) {
-        match self.correlations.iter().position(|x| x.meta.id == c.meta.id) {
+        match self
+            .correlations
+            .iter()
+            .position(|x| x.meta.id == c.meta.id)
+        {
             Some(i) => {
                 tracing::info!(rule = %c.meta.id, origin = %c.origin, "Rule replaces an earlier one with the same id");
                 self.correlations[i] = c;
@@ -329,7 +335,11 @@ impl RuleSet {
         overrides: &std::collections::BTreeMap<String, RuleOverride>,
     ) -> Result<(), SigmaError> {
         for (key, ov) in overrides {
-            let Some(c) = self.correlations.iter_mut().find(|c| is_named(&c.meta, key)) else {
+            let Some(c) = self
+                .correlations
+                .iter_mut()
+                .find(|c| is_named(&c.meta, key))
+            else {
                 let what = if self.detections.iter().any(|d| is_named(&d.meta, key)) {
                     "is a detection rule; only correlations have a threshold and timespan"
                 } else {
@@ -338,7 +348,10 @@ impl RuleSet {
                 return Err(SigmaError::Config(format!("override `{key}` {what}")));
             };
             if let Some(t) = ov.threshold {
-                c.threshold = Threshold { min: Some(t), max: None };
+                c.threshold = Threshold {
+                    min: Some(t),
+                    max: None,
+                };
             }
             if let Some(ts) = &ov.timespan {
                 c.timespan_ms = timespan_ms(ts).map_err(|e| {
@@ -352,11 +365,19 @@ impl RuleSet {
     fn apply_disabled(&mut self, disabled: &[String]) {
         for key in disabled {
             let mut found = false;
-            for d in self.detections.iter_mut().filter(|d| is_named(&d.meta, key)) {
+            for d in self
+                .detections
+                .iter_mut()
+                .filter(|d| is_named(&d.meta, key))
+            {
                 d.enabled = false;
                 found = true;
             }
-            for c in self.correlations.iter_mut().filter(|c| is_named(&c.meta, key)) {
+            for c in self
+                .correlations
+                .iter_mut()
+                .filter(|c| is_named(&c.meta, key))
+            {
                 c.enabled = false;
                 found = true;
             }
@@ -389,7 +410,11 @@ impl RuleSet {
                 (d.enabled && d.generate) || !d.feeds.is_empty()
             })
             .collect();
-        self.active_prefilters = self.active.iter().map(|&i| self.detections[i].prefilter).collect();
+        self.active_prefilters = self
+            .active
+            .iter()
+            .map(|&i| self.detections[i].prefilter)
+            .collect();
         self.wanted_fields = self.active_prefilters.iter().fold(0, |m, p| m | p.present);
         Ok(())
     }
@@ -421,7 +446,9 @@ fn builtin_docs() -> Result<Vec<(String, Yaml)>, SigmaError> {
     names.sort();
     let mut docs = Vec::new();
     for name in names {
-        let Some(file) = BuiltinRules::get(&name) else { continue };
+        let Some(file) = BuiltinRules::get(&name) else {
+            continue;
+        };
         let origin = format!("builtin:{name}");
         let text = String::from_utf8_lossy(&file.data);
         docs.extend(yaml_docs(&text, &origin)?);
@@ -431,13 +458,19 @@ fn builtin_docs() -> Result<Vec<(String, Yaml)>, SigmaError> {
 
 /// Rule files under `dir` (recursively), sorted for a stable load order.
 pub fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, SigmaError> {
-    let io = |source| SigmaError::Io { path: dir.to_owned(), source };
+    let io = |source| SigmaError::Io {
+        path: dir.to_owned(),
+        source,
+    };
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         if path.is_dir() {
             out.extend(rule_files(&path)?);
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
             out.push(path);
         }
     }
@@ -494,8 +527,9 @@ fn parse_meta(m: &Mapping) -> Result<RuleMeta, SigmaError> {
         .ok_or_else(|| SigmaError::rule("has neither `id` nor `name`"))?;
     let level = match get_str(m, "level") {
         None => Level::Medium,
-        Some(l) => Level::parse(&l)
-            .ok_or_else(|| SigmaError::rule(format!("unknown level {l:?}")))?,
+        Some(l) => {
+            Level::parse(&l).ok_or_else(|| SigmaError::rule(format!("unknown level {l:?}")))?
+        }
     };
     Ok(RuleMeta {
         id,
@@ -520,9 +554,13 @@ fn parse_doc(doc: &Yaml, origin: &str) -> Result<Option<Parsed>, SigmaError> {
     } else if get(m, "detection").is_some() {
         parse_detection(m, origin).map(|d| Some(Parsed::Detection(d)))
     } else if get(m, "action").is_some() {
-        Err(SigmaError::rule("Sigma v1 `action:` documents are not supported"))
+        Err(SigmaError::rule(
+            "Sigma v1 `action:` documents are not supported",
+        ))
     } else {
-        Err(SigmaError::rule("has neither `detection` nor `correlation`"))
+        Err(SigmaError::rule(
+            "has neither `detection` nor `correlation`",
+        ))
     };
     parsed.map_err(|e| e.at(origin, &title))
 }
@@ -552,7 +590,11 @@ fn parse_detection(m: &Mapping, origin: &str) -> Result<DetectionRule, SigmaErro
         .iter()
         .map(|c| condition::parse(c, &names))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut cond = if conds.len() == 1 { conds.remove(0) } else { Cond::Or(conds) };
+    let mut cond = if conds.len() == 1 {
+        conds.remove(0)
+    } else {
+        Cond::Or(conds)
+    };
     cond.sort_by_cost(&|i| selections[i].cost);
     let kinds = logsource_kinds(m);
     Ok(DetectionRule {
@@ -578,12 +620,16 @@ fn condition_texts(v: &Yaml) -> Result<Vec<String>, SigmaError> {
                 _ => Err(SigmaError::rule("`condition` list items must be strings")),
             })
             .collect(),
-        _ => Err(SigmaError::rule("`condition` must be a string or a list of strings")),
+        _ => Err(SigmaError::rule(
+            "`condition` must be a string or a list of strings",
+        )),
     }
 }
 
 fn logsource_kinds(m: &Mapping) -> u8 {
-    let Some(Yaml::Mapping(ls)) = get(m, "logsource") else { return 0 };
+    let Some(Yaml::Mapping(ls)) = get(m, "logsource") else {
+        return 0;
+    };
     match get_str(ls, "category").as_deref() {
         Some("webserver" | "proxy") => kind_bit(EventKind::Access),
         _ => 0,
@@ -663,17 +709,25 @@ fn parse_correlation(m: &Mapping, origin: &str) -> Result<CorrelationRule, Sigma
     if rule_refs.is_empty() {
         return Err(SigmaError::rule("correlation has no `rules`"));
     }
-    let ts = get_str(c, "timespan").ok_or_else(|| SigmaError::rule("correlation has no `timespan`"))?;
-    let timespan_ms = timespan_ms(&ts).map_err(|e| SigmaError::rule(format!("timespan {ts:?}: {e}")))?;
+    let ts =
+        get_str(c, "timespan").ok_or_else(|| SigmaError::rule("correlation has no `timespan`"))?;
+    let timespan_ms =
+        timespan_ms(&ts).map_err(|e| SigmaError::rule(format!("timespan {ts:?}: {e}")))?;
     let (threshold, field) = parse_threshold(get(c, "condition"), kind, rule_refs.len())?;
-    let generate = matches!(get(c, "generate").or_else(|| get(m, "generate")), Some(Yaml::Bool(true)));
+    let generate = matches!(
+        get(c, "generate").or_else(|| get(m, "generate")),
+        Some(Yaml::Bool(true))
+    );
     Ok(CorrelationRule {
         meta: Arc::new(meta),
         origin: origin.into(),
         kind,
         rule_refs,
         rules: Vec::new(),
-        group_by: get_list(c, "group-by").iter().map(|f| FieldRef::resolve(f)).collect(),
+        group_by: get_list(c, "group-by")
+            .iter()
+            .map(|f| FieldRef::resolve(f))
+            .collect(),
         timespan_ms,
         threshold,
         field,
@@ -687,12 +741,23 @@ fn parse_threshold(
     kind: CorrelationType,
     nrules: usize,
 ) -> Result<(Threshold, Option<FieldRef>), SigmaError> {
-    let temporal = matches!(kind, CorrelationType::Temporal | CorrelationType::TemporalOrdered);
+    let temporal = matches!(
+        kind,
+        CorrelationType::Temporal | CorrelationType::TemporalOrdered
+    );
     let Some(Yaml::Mapping(cm)) = cond else {
         if temporal {
-            return Ok((Threshold { min: Some(nrules as u64), max: None }, None));
+            return Ok((
+                Threshold {
+                    min: Some(nrules as u64),
+                    max: None,
+                },
+                None,
+            ));
         }
-        return Err(SigmaError::rule("correlation has no `condition` (e.g. `gte: 10`)"));
+        return Err(SigmaError::rule(
+            "correlation has no `condition` (e.g. `gte: 10`)",
+        ));
     };
     let mut t = Threshold::default();
     let num = |k: &str| -> Result<Option<u64>, SigmaError> {
@@ -702,14 +767,26 @@ fn parse_threshold(
                 .as_u64()
                 .map(Some)
                 .ok_or_else(|| SigmaError::rule(format!("condition `{k}` must be a whole number"))),
-            Some(_) => Err(SigmaError::rule(format!("condition `{k}` must be a number"))),
+            Some(_) => Err(SigmaError::rule(format!(
+                "condition `{k}` must be a number"
+            ))),
         }
     };
-    if let Some(n) = num("gte")? { t.min = Some(n) }
-    if let Some(n) = num("gt")? { t.min = Some(n + 1) }
-    if let Some(n) = num("lte")? { t.max = Some(n) }
-    if let Some(n) = num("lt")? { t.max = Some(n.saturating_sub(1)) }
-    if let Some(n) = num("eq")? { (t.min, t.max) = (Some(n), Some(n)) }
+    if let Some(n) = num("gte")? {
+        t.min = Some(n)
+    }
+    if let Some(n) = num("gt")? {
+        t.min = Some(n + 1)
+    }
+    if let Some(n) = num("lte")? {
+        t.max = Some(n)
+    }
+    if let Some(n) = num("lt")? {
+        t.max = Some(n.saturating_sub(1))
+    }
+    if let Some(n) = num("eq")? {
+        (t.min, t.max) = (Some(n), Some(n))
+    }
     if let Some(r) = get_str(cm, "range") {
         let (a, b) = r
             .split_once("..")
@@ -718,7 +795,9 @@ fn parse_threshold(
         (t.min, t.max) = (Some(a), Some(b));
     }
     if t == Threshold::default() {
-        return Err(SigmaError::rule("correlation condition needs gt, gte, lt, lte, eq or range"));
+        return Err(SigmaError::rule(
+            "correlation condition needs gt, gte, lt, lte, eq or range",
+        ));
     }
     let field = get_str(cm, "field").map(|f| FieldRef::resolve(&f));
     if kind == CorrelationType::ValueCount && field.is_none() {

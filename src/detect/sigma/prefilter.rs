@@ -109,7 +109,11 @@ impl Prefilter {
     fn and(self, o: Prefilter) -> Prefilter {
         Prefilter {
             kinds: self.kinds & o.kinds,
-            attacks: if self.attacks == 0 { o.attacks } else { self.attacks },
+            attacks: if self.attacks == 0 {
+                o.attacks
+            } else {
+                self.attacks
+            },
             status: match (self.status, o.status) {
                 (Some((a, b)), Some((c, d))) => Some((a.max(c), b.min(d))),
                 (s, None) | (None, s) => s,
@@ -122,7 +126,11 @@ impl Prefilter {
     fn or(self, o: Prefilter) -> Prefilter {
         Prefilter {
             kinds: self.kinds | o.kinds,
-            attacks: if self.attacks == 0 || o.attacks == 0 { 0 } else { self.attacks | o.attacks },
+            attacks: if self.attacks == 0 || o.attacks == 0 {
+                0
+            } else {
+                self.attacks | o.attacks
+            },
             status: match (self.status, o.status) {
                 (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
                 _ => None,
@@ -146,10 +154,20 @@ fn of_cond(c: &Cond, sels: &[Selection]) -> Prefilter {
     match c {
         Cond::Sel(i) => sel(*i),
         Cond::Not(_) => Prefilter::default(),
-        Cond::And(cs) => cs.iter().fold(Prefilter::default(), |p, c| p.and(of_cond(c, sels))),
-        Cond::Or(cs) => cs.iter().map(|c| of_cond(c, sels)).reduce(Prefilter::or).unwrap_or_default(),
+        Cond::And(cs) => cs
+            .iter()
+            .fold(Prefilter::default(), |p, c| p.and(of_cond(c, sels))),
+        Cond::Or(cs) => cs
+            .iter()
+            .map(|c| of_cond(c, sels))
+            .reduce(Prefilter::or)
+            .unwrap_or_default(),
         Cond::All(is) => is.iter().fold(Prefilter::default(), |p, &i| p.and(sel(i))),
-        Cond::AtLeast(1, is) => is.iter().map(|&i| sel(i)).reduce(Prefilter::or).unwrap_or_default(),
+        Cond::AtLeast(1, is) => is
+            .iter()
+            .map(|&i| sel(i))
+            .reduce(Prefilter::or)
+            .unwrap_or_default(),
         Cond::AtLeast(..) => Prefilter::default(),
     }
 }
@@ -157,15 +175,23 @@ fn of_cond(c: &Cond, sels: &[Selection]) -> Prefilter {
 fn of_selection(s: &Selection) -> Prefilter {
     s.groups
         .iter()
-        .map(|g| g.iter().fold(Prefilter::default(), |p, t| p.and(of_test(t))))
+        .map(|g| {
+            g.iter()
+                .fold(Prefilter::default(), |p, t| p.and(of_test(t)))
+        })
         .reduce(Prefilter::or)
         .unwrap_or_default()
 }
 
 fn of_test(t: &FieldTest) -> Prefilter {
     let mut p = Prefilter::default();
-    let FieldRef::Typed(field) = &t.field else { return p };
-    let absent_ok = t.leaves.iter().any(|l| matches!(l.leaf, Leaf::Null | Leaf::Exists(false)));
+    let FieldRef::Typed(field) = &t.field else {
+        return p;
+    };
+    let absent_ok = t
+        .leaves
+        .iter()
+        .any(|l| matches!(l.leaf, Leaf::Null | Leaf::Exists(false)));
     if absent_ok {
         return p;
     }
@@ -198,8 +224,18 @@ fn attack_mask(t: &FieldTest) -> u16 {
 fn kind_mask(t: &FieldTest) -> u8 {
     let mut mask = 0;
     for l in &t.leaves {
-        let Leaf::Text { op: TextOp::Equals, needle, .. } = &l.leaf else { return u8::MAX };
-        match KINDS.iter().find(|k| k.as_str().eq_ignore_ascii_case(needle)) {
+        let Leaf::Text {
+            op: TextOp::Equals,
+            needle,
+            ..
+        } = &l.leaf
+        else {
+            return u8::MAX;
+        };
+        match KINDS
+            .iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(needle))
+        {
             Some(k) => mask |= kind_bit(*k),
             None => return 0,
         }
@@ -211,7 +247,11 @@ fn status_range(t: &FieldTest) -> Option<(u16, u16)> {
     let mut range: Option<(u16, u16)> = None;
     for l in &t.leaves {
         let r = match &l.leaf {
-            Leaf::Text { op: TextOp::Equals, int: Some(n), .. } => {
+            Leaf::Text {
+                op: TextOp::Equals,
+                int: Some(n),
+                ..
+            } => {
                 let n = u16::try_from(*n).ok()?;
                 (n, n)
             }
@@ -257,7 +297,9 @@ mod tests {
         assert_eq!(p.status, Some((401, 403)));
         assert_eq!(p.kinds, kind_bit(EventKind::Access));
         assert_ne!(p.present & field_bit(Field::Method), 0);
-        let a = prefilter("title: t\nid: a\ndetection:\n  s:\n    palisade.attack: [sqli, xss]\n  condition: s\n");
+        let a = prefilter(
+            "title: t\nid: a\ndetection:\n  s:\n    palisade.attack: [sqli, xss]\n  condition: s\n",
+        );
         assert_eq!(a.attacks, AttackClasses::SQLI.0 | AttackClasses::XSS.0);
     }
 
@@ -275,9 +317,11 @@ mod tests {
         let set = RuleSet::from_yaml_str(yaml, "t").unwrap();
         let d = &set.detections[0];
         for (kind, status) in [(EventKind::Security, None), (EventKind::Access, Some(404))] {
-            let mut ev = Event::default();
-            ev.kind = kind;
-            ev.status = status;
+            let ev = Event {
+                kind,
+                status,
+                ..Event::default()
+            };
             assert!(d.matches(&ev));
             assert!(d.prefilter.admits(&EventFacts::of(&ev, set.wanted_fields)));
         }
