@@ -53,6 +53,15 @@ fn fired<'a>(out: &'a [Detection], name: &str) -> Vec<&'a Detection> {
         .collect()
 }
 
+fn rule_id(name: &str) -> String {
+    let rules = RuleSet::load(&RulesConfig::default()).unwrap();
+    let info = rules
+        .list()
+        .into_iter()
+        .find(|i| i.meta.name.as_deref() == Some(name));
+    info.expect("rule exists").meta.id.clone()
+}
+
 fn failed_login(ip: &str, at: Timestamp) -> Event {
     access(ip, at, "POST", "/api/auth/login", 401)
 }
@@ -333,13 +342,11 @@ fn script_probe_rule_looks_at_the_status() {
         "got {:?}",
         out.iter().map(|d| &d.rule.title).collect::<Vec<_>>()
     );
-    let probe = stats
-        .rules
-        .iter()
-        .find(|r| r.rule_id.starts_with("") && r.matches == 2);
-    assert!(
-        probe.is_some(),
-        "the two 404 script requests were not counted: {stats:?}"
+    let burst_id = rule_id("web_script_probe_burst");
+    let probe = stats.rules.iter().find(|r| r.rule_id == burst_id).unwrap();
+    assert_eq!(
+        probe.matches, 2,
+        "the two 404 script requests must be counted"
     );
 }
 
@@ -416,4 +423,48 @@ fn million_sub_threshold_failures_keep_state_bounded() {
         e.stats().rules.iter().all(|r| r.live_keys == 0),
         "state must fall after the window"
     );
+}
+
+#[test]
+fn user_rule_folders_load_after_builtins_and_disabled_rules_stay_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("web");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(
+        sub.join("admin.yml"),
+        concat!(
+            "title: Admin panel probe\n",
+            "id: user-admin-probe\n",
+            "level: low\n",
+            "tags: [attack.discovery]\n",
+            "logsource: {category: webserver}\n",
+            "detection:\n",
+            "  sel:\n",
+            "    cs-uri-stem|startswith: /wp-admin\n",
+            "  condition: sel\n",
+        ),
+    )
+    .unwrap();
+    let cfg = RulesConfig {
+        dirs: vec![dir.path().to_path_buf()],
+        disabled: vec!["web_scanner_user_agent".into()],
+        ..RulesConfig::default()
+    };
+    let mut e = engine_with(cfg);
+    let t0 = ts("2024-06-01T12:00:00Z");
+    let mut probe = access("192.0.2.90", t0, "GET", "/wp-admin/setup.php", 404);
+    probe.user_agent = Some("Nikto/2.5".into());
+    let out = run(&mut e, &[probe]);
+    assert!(out.iter().any(|d| d.rule.id == "user-admin-probe"));
+    assert!(fired(&out, "web_scanner_user_agent").is_empty());
+}
+
+#[test]
+fn unreadable_rule_folder_is_an_error_naming_it() {
+    let cfg = RulesConfig {
+        dirs: vec!["/nonexistent/palisade-rules".into()],
+        ..RulesConfig::default()
+    };
+    let err = RuleSet::load(&cfg).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/palisade-rules"), "{err}");
 }
