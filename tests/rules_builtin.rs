@@ -468,3 +468,31 @@ fn unreadable_rule_folder_is_an_error_naming_it() {
     let err = RuleSet::load(&cfg).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/palisade-rules"), "{err}");
 }
+
+/// Field case 25: the benign asset list is configurable (`detection.benign_asset_paths`).
+#[test]
+fn configured_benign_asset_paths_replace_the_builtin_list() {
+    let det = DetectionConfig {
+        benign_asset_paths: vec!["/icons/".into()],
+        ..DetectionConfig::default()
+    };
+    let rules = Arc::new(RuleSet::load(&RulesConfig::default()).unwrap());
+    let t0 = ts("2024-06-01T12:00:00Z");
+    let burst = |path: &str| -> Vec<Event> {
+        (0..12)
+            .map(|i| {
+                let at = t0 + jiff::SignedDuration::from_millis(i * 300);
+                access("203.0.113.121", at, "GET", path, 404)
+            })
+            .collect()
+    };
+    let mut e = Engine::new(rules.clone(), &det);
+    assert!(fired(&run(&mut e, &burst("/icons/a.png")), "web_error_burst").is_empty());
+    let mut e = Engine::new(rules, &det);
+    let out = run(&mut e, &burst("/favicon.ico"));
+    assert_eq!(
+        fired(&out, "web_error_burst").len(),
+        1,
+        "no longer in the list, so counted"
+    );
+}

@@ -94,6 +94,7 @@ pub struct Engine {
 impl Engine {
     /// Builds tables for every generating rule and enabled correlation.
     pub fn new(rules: Arc<RuleSet>, cfg: &DetectionConfig) -> Engine {
+        let rules = configured(rules, cfg);
         let limits = Limits {
             max_keys: cfg.max_keys_per_rule,
             max_samples: cfg.max_samples,
@@ -249,6 +250,20 @@ impl Engine {
             .filter(|d| d.matches(ev))
             .map(|d| explain_rule(d, &self.rules, ev))
             .collect()
+    }
+}
+
+/// Applies the configured benign asset paths to rules that `|expand` them.
+fn configured(rules: Arc<RuleSet>, cfg: &DetectionConfig) -> Arc<RuleSet> {
+    if cfg.benign_asset_paths == DetectionConfig::default().benign_asset_paths {
+        return rules;
+    }
+    match rules.with_placeholder("benign_asset_paths", &cfg.benign_asset_paths) {
+        Ok(set) => Arc::new(set),
+        Err(e) => {
+            tracing::warn!(error = %e, "Configured benign_asset_paths do not compile; using the built-in list");
+            rules
+        }
     }
 }
 

@@ -81,6 +81,18 @@ pub struct FieldTest {
     rest: Vec<usize>,
     /// Rough relative cost, used to test cheap items first.
     pub cost: u32,
+    /// For `|expand` items: the item key without `expand` and the placeholder name,
+    /// so the values can be replaced from the configuration.
+    pub placeholder: Option<(String, String)>,
+}
+
+/// Placeholders `|expand` understands, with their built-in values. The engine
+/// replaces them with the configured lists ([`crate::config::DetectionConfig`]).
+pub fn placeholder_default(name: &str) -> Option<Vec<String>> {
+    match name {
+        "benign_asset_paths" => Some(crate::config::DetectionConfig::default().benign_asset_paths),
+        _ => None,
+    }
 }
 
 impl Leaf {
@@ -210,6 +222,9 @@ pub fn compile_item(key: &str, value: &Yaml) -> Result<FieldTest, SigmaError> {
         FieldRef::resolve(name)
     };
     let opts = Mods::parse(&mods, name.is_empty())?;
+    if opts.expand {
+        return compile_expand(key, &mods, value);
+    }
     let values: Vec<&Yaml> = match value {
         Yaml::Sequence(seq) => seq.iter().collect(),
         other => vec![other],
@@ -223,6 +238,39 @@ pub fn compile_item(key: &str, value: &Yaml) -> Result<FieldTest, SigmaError> {
             .map_err(|e| SigmaError::rule(format!("`{key}`: {e}")))?;
     }
     Ok(FieldTest::new(field, mods.join("|"), leaves, opts.all))
+}
+
+/// `field|mods|expand: '%name%'`: compiles the placeholder's built-in values and
+/// remembers how to recompile with configured ones.
+fn compile_expand(key: &str, mods: &[&str], value: &Yaml) -> Result<FieldTest, SigmaError> {
+    let Yaml::String(v) = value else {
+        return Err(SigmaError::rule(format!(
+            "`{key}`: expand takes one '%placeholder%'"
+        )));
+    };
+    let name = v.trim().trim_matches('%');
+    let values = placeholder_default(name).ok_or_else(|| {
+        SigmaError::rule(format!(
+            "`{key}`: unknown placeholder %{name}% (known: %benign_asset_paths%)"
+        ))
+    })?;
+    let base: Vec<&str> = std::iter::once(key.split('|').next().unwrap_or(""))
+        .chain(mods.iter().copied().filter(|m| *m != "expand"))
+        .collect();
+    let base = base.join("|");
+    let mut t = compile_values(&base, &values)?;
+    t.placeholder = Some((base, name.to_string()));
+    Ok(t)
+}
+
+/// Compiles `key` with a list of text values; an empty list matches nothing.
+pub fn compile_values(key: &str, values: &[String]) -> Result<FieldTest, SigmaError> {
+    if values.is_empty() {
+        let field = FieldRef::resolve(key.split('|').next().unwrap_or(""));
+        return Ok(FieldTest::new(field, String::new(), Vec::new(), false));
+    }
+    let seq = Yaml::Sequence(values.iter().map(|v| Yaml::String(v.clone())).collect());
+    compile_item(key, &seq)
 }
 
 impl FieldTest {
@@ -242,6 +290,7 @@ impl FieldTest {
             merged,
             rest,
             cost,
+            placeholder: None,
         }
     }
 }
@@ -365,6 +414,7 @@ struct Mods {
     cmp: Option<CmpOp>,
     windash: bool,
     base64: Option<bool>,
+    expand: bool,
 }
 
 impl Mods {
@@ -391,11 +441,12 @@ impl Mods {
                 "windash" => m.windash = true,
                 "base64" => m.base64 = Some(false),
                 "base64offset" => m.base64 = Some(true),
+                "expand" => m.expand = true,
                 other => {
                     return Err(SigmaError::rule(format!(
                         "modifier `{other}` is not supported (supported: contains, startswith, \
                          endswith, all, cased, re, cidr, exists, gt, gte, lt, lte, windash, \
-                         base64, base64offset)"
+                         base64, base64offset, expand)"
                     )));
                 }
             }

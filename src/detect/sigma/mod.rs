@@ -263,6 +263,31 @@ impl RuleSet {
         Self::build(yaml_docs(text, origin)?, Some(cfg))
     }
 
+    /// A copy with every `|expand` item of placeholder `name` compiled from `values`
+    /// (e.g. `benign_asset_paths` from the detection config).
+    pub fn with_placeholder(&self, name: &str, values: &[String]) -> Result<RuleSet, SigmaError> {
+        let mut set = self.clone();
+        for d in &mut set.detections {
+            for sel in &mut d.selections {
+                for group in &mut sel.groups {
+                    for t in group.iter_mut() {
+                        let Some((key, n)) = t.placeholder.clone() else {
+                            continue;
+                        };
+                        if n == name {
+                            *t = matcher::compile_values(&key, values)?;
+                            t.placeholder = Some((key, n));
+                        }
+                    }
+                    group.sort_by_key(|t| t.cost);
+                }
+            }
+            d.prefilter = prefilter::derive(&d.cond, &d.selections, d.kinds);
+        }
+        set.link_prefilters();
+        Ok(set)
+    }
+
     /// Metadata of every rule (detections first, then correlations).
     pub fn metas(&self) -> Vec<Arc<RuleMeta>> {
         self.list().into_iter().map(|i| i.meta).collect()
@@ -410,13 +435,19 @@ impl RuleSet {
                 (d.enabled && d.generate) || !d.feeds.is_empty()
             })
             .collect();
+        self.link_prefilters();
+        Ok(())
+    }
+}
+
+impl RuleSet {
+    fn link_prefilters(&mut self) {
         self.active_prefilters = self
             .active
             .iter()
             .map(|&i| self.detections[i].prefilter)
             .collect();
         self.wanted_fields = self.active_prefilters.iter().fold(0, |m, p| m | p.present);
-        Ok(())
     }
 }
 
