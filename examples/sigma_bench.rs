@@ -88,4 +88,47 @@ fn main() {
             d.meta.name.as_deref().unwrap_or("?")
         );
     }
+    botnet_memory();
+}
+
+/// Field case 37 at the default key cap: 1,000,000 failed logins from 500,000
+/// addresses within an hour; prints the resident memory afterwards.
+fn botnet_memory() {
+    let rules = Arc::new(RuleSet::load(&RulesConfig::default()).expect("built-in rules"));
+    let mut engine = Engine::new(rules, &DetectionConfig::default());
+    let t0: jiff::Timestamp = "2024-07-01T00:00:00Z".parse().unwrap();
+    let mut ev = Event::new(Arc::from("bench"), 0, "POST /api/auth/login 401".into());
+    ev.kind = EventKind::Access;
+    ev.method = Some("POST".into());
+    ev.set_url("/api/auth/login");
+    ev.status = Some(401);
+    let mut out = Vec::new();
+    let rss_before = rss_kib();
+    let start = Instant::now();
+    for n in 0..1_000_000u32 {
+        ev.source_ip = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+            0x0a00_0000 + n / 2,
+        )));
+        ev.timestamp = t0 + jiff::SignedDuration::from_micros(i64::from(n) * 3_600);
+        engine.process(&ev, &mut out);
+    }
+    let stats = engine.stats();
+    let live: usize = stats.rules.iter().map(|r| r.live_keys).sum();
+    let evicted: u64 = stats.rules.iter().map(|r| r.evicted_keys).sum();
+    println!(
+        "field case 37: {:.0} ns/event, {} detections, {live} live keys, {evicted} evicted, RSS {} -> {} MiB",
+        start.elapsed().as_nanos() as f64 / 1e6,
+        out.len(),
+        rss_before / 1024,
+        rss_kib() / 1024
+    );
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
