@@ -20,6 +20,9 @@ pub mod template;
 pub mod traversal;
 pub mod xss;
 
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
 use crate::event::{AttackClasses, Event, Finding};
 
 use decode::Steps;
@@ -59,8 +62,16 @@ impl ByteClass {
         ByteClass(t)
     }
 
+    /// Whether `s` holds a listed byte or `..` (one pass, no searcher set-up).
     fn hit(&self, s: &[u8]) -> bool {
-        s.iter().any(|b| self.0[*b as usize]) || memchr::memmem::find(s, b"..").is_some()
+        let mut prev = 0u8;
+        for &b in s {
+            if self.0[b as usize] || (b == b'.' && prev == b'.') {
+                return true;
+            }
+            prev = b;
+        }
+        false
     }
 }
 
@@ -129,10 +140,10 @@ impl Classifier {
             self.inspect_query(query, PART_QUERY, &mut out);
         }
         if let Some(ua) = ev.user_agent.as_deref() {
-            self.inspect_agent(ua, &mut out);
+            cached_clean(&AGENTS_SEEN, ua, &mut out, |o| self.inspect_agent(ua, o));
         }
         if let Some(referrer) = ev.referrer.as_deref() {
-            self.inspect_referrer(referrer, &mut out);
+            cached_clean(&REFERRERS_SEEN, referrer, &mut out, |o| self.inspect_referrer(referrer, o));
         }
         if !out.classes.is_empty() {
             ev.attacks.insert(out.classes);
@@ -203,7 +214,8 @@ impl Classifier {
             out.add(AttackClasses::SCANNER_UA, PART_USER_AGENT, (&Steps::default(), ua.as_bytes()), at, &reason);
         }
         let raw = clip(ua.as_bytes());
-        if AGENT_BYTES.hit(raw) || memchr::memmem::find(raw, b"() {").is_some() {
+        // `() {` (shellshock) holds `{`, which the agent byte class lists.
+        if AGENT_BYTES.hit(raw) {
             self.inspect_value(PART_USER_AGENT, raw, false, out);
         }
     }
@@ -264,6 +276,62 @@ impl Classifier {
 impl Default for Classifier {
     fn default() -> Self {
         Classifier::new()
+    }
+}
+
+/// Slots in each per-thread cache of header values already judged clean.
+const CACHE_SLOTS: usize = 1024;
+
+/// Header values recently judged clean, direct-mapped by a cheap sampled hash and
+/// confirmed by full comparison, so a collision costs a re-check, never a wrong
+/// answer. User agents and referrers repeat heavily in real traffic; this takes the
+/// automaton pass off the hot path.
+struct CleanCache {
+    slots: Vec<Option<Box<str>>>,
+}
+
+thread_local! {
+    static AGENTS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
+    static REFERRERS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
+}
+
+impl CleanCache {
+    fn new() -> CleanCache {
+        CleanCache { slots: vec![None; CACHE_SLOTS] }
+    }
+
+    fn slot(s: &str) -> usize {
+        let b = s.as_bytes();
+        let word = |at: usize| -> u64 {
+            let mut w = [0u8; 8];
+            let end = (at + 8).min(b.len());
+            w[..end - at].copy_from_slice(&b[at..end]);
+            u64::from_le_bytes(w)
+        };
+        let mut h = (b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for at in [0, b.len() / 2, b.len().saturating_sub(8)] {
+            h = (h ^ word(at.min(b.len()))).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        (h >> 54) as usize % CACHE_SLOTS
+    }
+}
+
+/// Runs `inspect` unless `value` is cached as clean; caches it when it comes out clean.
+fn cached_clean(
+    cache: &'static LocalKey<RefCell<CleanCache>>,
+    value: &str,
+    out: &mut Out,
+    inspect: impl FnOnce(&mut Out),
+) {
+    let slot = CleanCache::slot(value);
+    let hit = cache.with_borrow(|c| c.slots[slot].as_deref() == Some(value));
+    if hit {
+        return;
+    }
+    let before = out.findings.len();
+    inspect(out);
+    if out.findings.len() == before && value.len() <= 1024 {
+        cache.with_borrow_mut(|c| c.slots[slot] = Some(value.into()));
     }
 }
 

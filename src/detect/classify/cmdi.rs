@@ -101,8 +101,9 @@ fn deobfuscate(t: &[u8]) -> Vec<u8> {
 }
 
 fn inside_brace(t: &[u8], i: usize) -> bool {
-    let open = t[..i].iter().rposition(|b| *b == b'{');
-    let close = t[..i].iter().rposition(|b| *b == b'}');
+    let back = &t[i.saturating_sub(64)..i];
+    let open = back.iter().rposition(|b| *b == b'{');
+    let close = back.iter().rposition(|b| *b == b'}');
     matches!((open, close), (Some(o), c) if c.is_none_or(|c| c < o))
 }
 

@@ -65,8 +65,11 @@ pub fn ssti(t: &[u8]) -> Option<(&'static str, usize)> {
         while let Some(off) = memchr::memmem::find(&t[from..], open) {
             let at = from + off;
             from = at + open.len();
-            let body_end = memchr::memmem::find(&t[from..], close).map(|e| from + e);
-            let Some(end) = body_end.filter(|e| e - from <= 120) else { continue };
+            // Bodies are short; bounding the search keeps `{{{{…` linear.
+            let window = &t[from..(from + 120 + close.len()).min(t.len())];
+            let Some(end) = memchr::memmem::find(window, close).map(|e| from + e) else {
+                continue;
+            };
             if template_body(&t[from..end]) {
                 return Some(("template expression", at));
             }

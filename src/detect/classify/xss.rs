@@ -109,7 +109,9 @@ fn tags(t: &[u8]) -> Option<(&'static str, usize)> {
         if closing {
             continue;
         }
-        let tag_end = rest.iter().position(|b| *b == b'>').unwrap_or(rest.len());
+        // Attributes are judged within 512 bytes, which keeps `<a<a<a…` linear.
+        let window = &rest[..rest.len().min(512)];
+        let tag_end = window.iter().position(|b| *b == b'>').unwrap_or(window.len());
         let attrs = &rest[name_at + name_len..tag_end];
         if handler_attribute(attrs).is_some() {
             return Some(("tag with event handler", p));
