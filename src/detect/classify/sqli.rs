@@ -22,7 +22,7 @@ enum Tok {
     Func(FnClass),
     /// `and`, `or`, `xor`, `&&`, `||`, `not`.
     Logic,
-    /// Comparison: `=`, `<`, `>`, `<>`, `!=`, `like`, `regexp`, `is`, `in`, `between`.
+    /// Comparison symbols: `=`, `<`, `>`, `<>`, `!=`.
     Cmp,
     /// Arithmetic/other operator (`+ - * / % | & ^ ~`).
     Op,
@@ -35,8 +35,11 @@ enum Tok {
     Comma,
     Semi,
     Dot,
-    /// A comment that runs to the end (`--`, `#`, unterminated `/*`).
-    Comment,
+    /// A comment that runs to the end (`--`, `#`, unterminated `/*`); `short` when it
+    /// holds at most a few bytes (`--`, `-- -`, `#`), as injected terminators do.
+    Comment { short: bool },
+    /// `like`, `rlike`, `regexp`, `is`, `in`, `between`, … (weaker than symbols).
+    CmpWord,
 }
 
 /// How telling a function call is.
@@ -117,10 +120,11 @@ fn keyword(w: &[u8]) -> Option<Tok> {
         | b"desc" | b"cast" | b"convert" | b"char" | b"nchar" | b"varchar" | b"int"
         | b"integer" | b"text" | b"current_user" | b"version" | b"database" | b"user"
         | b"pg_sleep" => Kw::Other,
-        b"and" | b"or" | b"xor" | b"not" => return Some(Tok::Logic),
-        b"like" | b"rlike" | b"regexp" | b"is" | b"in" | b"between" | b"sounds" | b"div"
-        | b"mod" | b"glob" | b"match" | b"against" | b"collate" | b"escape" => {
-            return Some(Tok::Cmp);
+        b"and" | b"or" | b"xor" => return Some(Tok::Logic),
+        b"div" | b"mod" => return Some(Tok::Op),
+        b"like" | b"rlike" | b"regexp" | b"is" | b"in" | b"between" | b"sounds" | b"glob"
+        | b"match" | b"against" | b"collate" | b"escape" => {
+            return Some(Tok::CmpWord);
         }
         _ => return None,
     };
@@ -284,14 +288,14 @@ impl<'a> Lexer<'a> {
                 self.i += end + 4;
                 self.comment_evasion = true;
             }
-            None => self.push(Tok::Comment, rest.len()),
+            None => self.push(Tok::Comment { short: rest.len() <= 4 }, rest.len()),
         }
     }
 
     fn line_comment(&mut self) {
         let rest = &self.s[self.i..];
         let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-        self.push(Tok::Comment, end);
+        self.push(Tok::Comment { short: end <= 4 }, end);
     }
 
     fn variable(&mut self) {
@@ -398,20 +402,26 @@ fn quote_break(toks: &[Tok]) -> Option<Reason> {
     let next = *toks.get(k)?;
     let after = toks.get(k + 1).copied();
     match next {
-        Tok::Comment if k + 1 == toks.len() && k > 0 => Some("string closed, then comment"),
+        Tok::Comment { short: true } if k + 1 == toks.len() => Some("string closed, then comment"),
         Tok::Semi if after.is_some_and(statement_start) => Some("string closed, stacked query"),
         Tok::Logic if after.is_some_and(is_operand) => {
             tail_is_sql(&toks[k + 1..]).then_some("string closed, then boolean logic")
         }
-        Tok::Cmp if after.is_some_and(is_operand) => {
-            tail_is_sql(&toks[k + 1..]).then_some("string closed, then comparison")
+        Tok::Cmp if after.is_some_and(|t| is_value(t) || matches!(t, Tok::Func(_))) => {
+            Some("string closed, then comparison")
         }
-        Tok::Kw(Kw::Union | Kw::OrderGroup | Kw::Having | Kw::Waitfor | Kw::Into) => {
+        Tok::Kw(Kw::Union) if union_select(&toks[k + 1..]).is_some() => {
+            Some("string closed, then union select")
+        }
+        Tok::Kw(Kw::OrderGroup) if after == Some(Tok::Kw(Kw::By)) => {
+            Some("string closed, then order/group by")
+        }
+        Tok::Kw(Kw::Having | Kw::Waitfor) if after.is_some_and(is_operand) => {
             Some("string closed, then SQL clause")
         }
         Tok::PgOp => Some("string closed, then cast or JSON operator"),
-        Tok::Op if after.is_some_and(|t| matches!(t, Tok::Func(_) | Tok::Num)) => {
-            tail_is_sql(&toks[k + 1..]).then_some("string closed, then expression")
+        Tok::Op if after.is_some_and(|t| matches!(t, Tok::Func(FnClass::Sql | FnClass::Decisive))) => {
+            Some("string closed, then expression")
         }
         _ => structural(&toks[k..], false),
     }
@@ -423,9 +433,9 @@ fn tail_is_sql(rest: &[Tok]) -> bool {
     let n = rest.len().min(8);
     let window = &rest[..n];
     let has = |f: fn(&Tok) -> bool| window.iter().any(f);
-    has(|t| matches!(t, Tok::Cmp | Tok::Comment | Tok::Func(_) | Tok::Semi))
-        || has(|t| matches!(t, Tok::Str { closed: false }))
-        || window.iter().all(|t| is_value(*t) || matches!(t, Tok::RParen | Tok::Logic))
+    has(|t| matches!(t, Tok::Cmp | Tok::Comment { short: true } | Tok::Semi))
+        || has(|t| matches!(t, Tok::Func(FnClass::Sql | FnClass::Decisive)))
+        || matches!(window, [Tok::Num | Tok::Kw(Kw::Bool | Kw::Null)])
 }
 
 fn statement_start(t: Tok) -> bool {
@@ -456,7 +466,7 @@ fn structural(toks: &[Tok], evasion: bool) -> Option<Reason> {
             Tok::Func(FnClass::Decisive) => Some("time, error-based or file function"),
             Tok::Kw(Kw::Union) => union_select(rest),
             Tok::Kw(Kw::Select) => select_from(toks, i, evasion),
-            Tok::Semi if next.is_some_and(statement_start) && rest.len() >= 2 => {
+            Tok::Semi if next.is_some_and(statement_start) && stacked(&rest[1..]) => {
                 Some("stacked query")
             }
             Tok::Kw(Kw::Waitfor) if next == Some(Tok::Kw(Kw::Delay)) => Some("waitfor delay"),
@@ -476,6 +486,20 @@ fn structural(toks: &[Tok], evasion: bool) -> Option<Reason> {
     None
 }
 
+/// After `; <statement keyword>`: SQL shape within the next few tokens.
+fn stacked(rest: &[Tok]) -> bool {
+    rest.iter().take(6).any(|t| {
+        matches!(
+            t,
+            Tok::Kw(Kw::From | Kw::Into | Kw::Schema | Kw::Other | Kw::Delay | Kw::Null)
+                | Tok::Func(_)
+                | Tok::Var { .. }
+                | Tok::Str { .. }
+                | Tok::Comment { short: true }
+        )
+    }) || matches!(rest.first(), Some(Tok::Op | Tok::Num))
+}
+
 fn union_select(rest: &[Tok]) -> Option<Reason> {
     let mut k = 0;
     while matches!(rest.get(k), Some(Tok::Kw(Kw::AllDistinct) | Tok::LParen)) {
@@ -485,7 +509,7 @@ fn union_select(rest: &[Tok]) -> Option<Reason> {
 }
 
 /// `select <list> from`: a select list made of SQL-ish items (columns with commas,
-/// `*`, numbers, functions) or a statement-like start (leading select, padding).
+/// `*`, numbers, functions) or comment padding; `select x from y` alone is prose.
 fn select_from(toks: &[Tok], i: usize, evasion: bool) -> Option<Reason> {
     let list_end = toks[i + 1..].iter().take(16).position(|t| *t == Tok::Kw(Kw::From))?;
     let list = &toks[i + 1..i + 1 + list_end];
@@ -496,11 +520,9 @@ fn select_from(toks: &[Tok], i: usize, evasion: bool) -> Option<Reason> {
         matches!(t, Tok::Comma | Tok::Op | Tok::Func(_) | Tok::Num | Tok::Var { .. } | Tok::Dot)
             || matches!(t, Tok::Kw(Kw::Null))
     });
-    let prev = i.checked_sub(1).map(|p| toks[p]);
-    let boundary = matches!(prev, None | Some(Tok::LParen | Tok::Semi | Tok::Str { .. } | Tok::Num));
     let target = toks.get(i + 2 + list_end).copied();
     let table_ok = matches!(target, Some(Tok::Word | Tok::Kw(Kw::Schema) | Tok::Str { .. }));
-    (table_ok && (sqlish || evasion || boundary && list.len() == 1))
+    (table_ok && (sqlish || evasion))
         .then_some("select … from")
 }
 
@@ -524,10 +546,10 @@ fn tautology(toks: &[Tok], i: usize) -> Option<Reason> {
     if !left_value {
         return None;
     }
-    let ends = |k: usize| matches!(toks.get(i + k), None | Some(Tok::Comment | Tok::Semi));
-    if matches!(a, Tok::Num | Tok::Kw(Kw::Bool | Kw::Null)) && ends(2) && prev.is_some() {
-        return (prev == Some(Tok::Num) || ends(2) && toks.get(i + 2).is_some())
-            .then_some("boolean operator with constant operand");
+    let ends = |k: usize| matches!(toks.get(i + k), None | Some(Tok::Comment { .. } | Tok::Semi));
+    // `1 or 1--`: a constant operand closed by a comment (plain `1950 or 1960` is prose).
+    if matches!(a, Tok::Num | Tok::Kw(Kw::Bool | Kw::Null)) && ends(2) && toks.get(i + 2).is_some() {
+        return prev.is_some().then_some("boolean operator with constant operand");
     }
     if matches!(a, Tok::Func(_)) && toks.get(i + 2) == Some(&Tok::LParen) {
         return prev.is_some_and(|p| matches!(p, Tok::Num | Tok::Str { .. } | Tok::RParen))
@@ -543,7 +565,7 @@ fn order_by_probe(toks: &[Tok], i: usize) -> Option<Reason> {
     }
     let prev = i.checked_sub(1).map(|p| toks[p]);
     let prefixed = matches!(prev, Some(Tok::Num | Tok::Str { .. } | Tok::RParen));
-    let ended = matches!(toks.get(i + 3), None | Some(Tok::Comment | Tok::Semi));
+    let ended = matches!(toks.get(i + 3), None | Some(Tok::Comment { .. } | Tok::Semi));
     (prefixed && ended).then_some("order by column probing")
 }
 
@@ -552,7 +574,7 @@ fn pg_cast(toks: &[Tok], i: usize) -> bool {
     let after = toks.get(i + 1).copied();
     matches!(prev, Tok::Str { .. } | Tok::Num | Tok::RParen)
         && matches!(after, Some(Tok::Kw(Kw::Other) | Tok::Word | Tok::Str { .. }))
-        && toks.iter().any(|t| matches!(t, Tok::Logic | Tok::Cmp | Tok::Comment | Tok::Func(_)))
+        && toks.iter().any(|t| matches!(t, Tok::Logic | Tok::Cmp | Tok::Comment { .. } | Tok::Func(_)))
 }
 
 /// A SQL function is only suspicious with other SQL around it: a comparison, logic,
@@ -563,7 +585,7 @@ fn function_context(toks: &[Tok], i: usize) -> Option<Reason> {
     for (_, t) in others {
         score += match t {
             Tok::Func(FnClass::Sql | FnClass::Decisive) => 2,
-            Tok::Logic | Tok::Comment | Tok::Kw(Kw::Select | Kw::From) => 2,
+            Tok::Logic | Tok::Comment { .. } | Tok::Kw(Kw::Select | Kw::From) => 2,
             Tok::Cmp => 1,
             _ => 0,
         };
