@@ -217,6 +217,14 @@ impl Classifier {
         // `() {` (shellshock) holds `{`, which the agent byte class lists.
         if AGENT_BYTES.hit(raw) {
             self.inspect_value(PART_USER_AGENT, raw, false, out);
+            return;
+        }
+        // Agents always hold `/`, so file paths (`/proc/net/tcp`) need their own look;
+        // the per-thread clean cache keeps this off the hot path for repeated agents.
+        let mut folded = raw.to_vec();
+        decode::fold(&mut folded);
+        if let Some((reason, at)) = self.traversal.detect(&folded) {
+            out.add(AttackClasses::TRAVERSAL, PART_USER_AGENT, (&Steps::default(), &folded), at, &reason);
         }
     }
 

@@ -26,6 +26,9 @@ const STRONG: &[&[u8]] = &[
     b"nmap", b"ssh", b"scp", b"ftp", b"awk", b"gawk", b"sed", b"cut", b"xargs", b"exec",
     b"eval", b"system", b"kill", b"killall", b"pkill", b"mkfifo", b"mknod", b"chattr",
     b"dd", b"tar", b"zip", b"unzip", b"gzip", b"bzip2", b"openssl", b"java", b"jrunscript",
+    b"iwr", b"iex", b"irm", b"invoke-webrequest", b"invoke-expression", b"invoke-restmethod",
+    b"start-process", b"new-object", b"downloadstring", b"set-mppreference", b"netsh",
+    b"ansible-inventory", b"kubectl", b"docker", b"cscli", b"mysql", b"psql", b"sqlcmd",
 ];
 
 /// Commands that are also ordinary words: need an argument that looks like one.
@@ -48,9 +51,15 @@ pub fn detect(t: &[u8]) -> Option<(&'static str, usize)> {
     if let Some(r) = php_exec(t) {
         return Some(r);
     }
+    if let Some(p) = batch_control(t) {
+        return Some(("Windows batch for/if construct", p));
+    }
     let s = deobfuscate(t);
+    // Quotes, carets or backslashes inside a word (`wh'o'ami`, `c^md`) only make sense
+    // to hide a command from filters: treat every position as a command position.
+    let hidden = in_word_obfuscation(t);
     for (pos, after_sep) in command_positions(&s) {
-        if let Some(reason) = command_at(&s, pos, after_sep) {
+        if let Some(reason) = command_at(&s, pos, after_sep || hidden) {
             return Some((reason, pos.min(t.len())));
         }
     }
@@ -62,7 +71,8 @@ pub fn detect(t: &[u8]) -> Option<(&'static str, usize)> {
 
 /// `system('…')`, `passthru(`, `shell_exec(`, `popen(`, `proc_open(` with an argument.
 fn php_exec(t: &[u8]) -> Option<(&'static str, usize)> {
-    for name in [&b"system("[..], b"passthru(", b"shell_exec(", b"popen(", b"proc_open(", b"pcntl_exec("] {
+    let calls = [&b"system("[..], b"passthru(", b"shell_exec(", b"popen(", b"proc_open(", b"pcntl_exec("];
+    for name in calls {
         if let Some(p) = memchr::memmem::find(t, name) {
             let arg = t.get(p + name.len()).copied();
             let word_start = p == 0 || !t[p - 1].is_ascii_alphanumeric();
@@ -71,7 +81,59 @@ fn php_exec(t: &[u8]) -> Option<(&'static str, usize)> {
             }
         }
     }
+    // `exec('whoami')`, `eval('ls')`: generic names, so the string must hold a command.
+    for name in [&b"exec("[..], b"eval(", b"execute("] {
+        let Some(p) = memchr::memmem::find(t, name) else { continue };
+        let inner = &t[p + name.len()..];
+        if matches!(inner.first(), Some(b'\'' | b'"' | b'`')) {
+            let s = deobfuscate(&inner[1..]);
+            if command_at(&s, 0, true).is_some() {
+                return Some(("command in exec/eval call", p));
+            }
+        }
+    }
     None
+}
+
+/// `for /f … in (…) do …` and `if exist|defined|errorlevel …`: cmd.exe control flow.
+fn batch_control(t: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(off) = memchr::memmem::find(&t[from..], b"for ") {
+        let at = from + off;
+        from = at + 4;
+        let window = &t[at..(at + 240).min(t.len())];
+        let has_in = memchr::memmem::find(window, b" in (").or_else(|| memchr::memmem::find(window, b" in("));
+        let Some(i) = has_in else { continue };
+        let tail = &window[i..];
+        if memchr::memmem::find(tail, b") do").is_some() || memchr::memmem::find(tail, b")do").is_some() {
+            return Some(at);
+        }
+    }
+    for cond in [&b"if exist "[..], b"if defined ", b"if errorlevel ", b"%errorlevel%", b"if not exist "] {
+        if let Some(p) = memchr::memmem::find(t, cond) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// A caret or backslash between letters, or a word holding two or more quotes
+/// (`wh'o'ami`, `ti''me`, `c^md`); a lone apostrophe (`don't`) is prose.
+fn in_word_obfuscation(t: &[u8]) -> bool {
+    for word in t.split(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'\'' | b'"' | b'^' | b'\\'))) {
+        let letters = word.iter().filter(|b| b.is_ascii_alphabetic()).count();
+        if letters < 2 {
+            continue;
+        }
+        let quotes = word.iter().filter(|b| matches!(b, b'\'' | b'"')).count();
+        let inner = word.windows(3).any(|w| {
+            w[0].is_ascii_alphabetic() && matches!(w[1], b'^' | b'\\') && w[2].is_ascii_alphabetic()
+        });
+        if quotes >= 2 && word.iter().rposition(|b| b.is_ascii_alphabetic()) > word.iter().position(|b| matches!(b, b'\'' | b'"')) || inner {
+            return true;
+        }
+    }
+    false
 }
 
 /// Removes what a shell would remove before reading words.
@@ -87,6 +149,11 @@ fn deobfuscate(t: &[u8]) -> Vec<u8> {
         }
         match rest[0] {
             b'\'' | b'"' | b'^' => {}
+            // A literal `\n` is a newline to the many sinks that unescape input.
+            b'\\' if matches!(rest.get(1), Some(b'n' | b'r')) => {
+                out.push(b'\n');
+                i += 1;
+            }
             b'\\' if rest.get(1).is_some_and(|b| b.is_ascii_alphanumeric()) => {}
             b'$' if matches!(rest.get(1), Some(b'@' | b'*')) => i += 1,
             b'{' | b'}' => out.push(b' '),
@@ -164,11 +231,11 @@ fn command_at(s: &[u8], pos: usize, after_sep: bool) -> Option<&'static str> {
     let base = word.rsplit(|b| *b == b'/').next().unwrap_or(word);
     let base = base.strip_suffix(b".exe").unwrap_or(base);
     let end = s.get(k + len).copied();
-    if !matches!(end, None | Some(b' ' | b';' | b'|' | b'&' | b'`' | b')' | b'<' | b'>' | b'\n')) {
+    if !matches!(end, None | Some(b' ' | b';' | b'|' | b'&' | b'`' | b')' | b'<' | b'>' | b'\n' | b'$')) {
         return None;
     }
-    let args = arg_like(&s[k + len..]);
-    let strong = lookup(STRONG, base);
+    let args = arg_like(&s[k + len..]) || windows_net(base, &s[k + len..]);
+    let strong = lookup(STRONG, base) || base == b"netsh";
     let weak = lookup(WEAK, base);
     if !(strong || weak) {
         return None;
@@ -185,6 +252,13 @@ fn command_at(s: &[u8], pos: usize, after_sep: bool) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// `net user …`, `net localgroup …`: Windows account and share commands.
+fn windows_net(base: &[u8], rest: &[u8]) -> bool {
+    const SUB: [&[u8]; 9] =
+        [b" user", b" localgroup", b" view", b" share", b" use ", b" group", b" accounts", b" session", b" start"];
+    base == b"net" && SUB.iter().any(|s| rest.starts_with(s))
 }
 
 /// Exact or glob (`c?t`, `c*t`, `/???/`) vocabulary match.
@@ -244,6 +318,9 @@ mod tests {
             "x;{cat,/etc/passwd}",
             "x; ping -c 3 127.0.0.1",
             "x & powershell -enc abc",
+            "'wh'oami",
+            "for /f %a in ('dir /b') do echo %a",
+            "x;iwr http://x/a.ps1",
         ] {
             assert!(detect(s.as_bytes()).is_some(), "{s} should be command injection");
         }
@@ -260,6 +337,8 @@ mod tests {
             "ls",
             "type=cat",
             "rock;n;roll",
+            "o'keefe's cafe",
+            "for the win in (a way) do it",
         ] {
             assert!(detect(s.as_bytes()).is_none(), "{s} should not be command injection");
         }

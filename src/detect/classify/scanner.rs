@@ -93,6 +93,7 @@ const SENSITIVE: &[(&str, Anchor)] = &[
     (".kdbx", Anchor::Suffix),
     (".tfstate", Anchor::Suffix),
     ("~", Anchor::Suffix),
+    (".log", Anchor::Suffix),
 ];
 
 /// Scanner-UA and sensitive-path automata.
@@ -125,6 +126,9 @@ impl Scanner {
 
     /// The sensitive-file pattern a path asks for, if any (path without query).
     pub fn sensitive_path(&self, path: &[u8]) -> Option<(&'static str, usize)> {
+        if let Some(at) = hidden_segment(path) {
+            return Some(("hidden file or directory (/.name)", at));
+        }
         for m in self.paths.find_overlapping_iter(path) {
             let (pat, anchor) = SENSITIVE[m.pattern().as_usize()];
             let after = path.get(m.end()).copied();
@@ -141,6 +145,23 @@ impl Scanner {
         }
         None
     }
+}
+
+/// A path segment starting with `.` and a name (`/.env`, `/.claude/settings.json`,
+/// `/.git/`): dotfiles hold configuration and secrets and are never meant to be served.
+/// `/.well-known/` is the standard exception.
+fn hidden_segment(path: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(b'.', &path[from..]) {
+        let at = from + off;
+        from = at + 1;
+        let starts_segment = at > 0 && path[at - 1] == b'/';
+        let named = path.get(at + 1).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        if starts_segment && named && !path[at..].starts_with(b".well-known") {
+            return Some(at - 1);
+        }
+    }
+    None
 }
 
 impl Default for Scanner {
@@ -166,10 +187,10 @@ mod tests {
     #[test]
     fn sensitive_paths_need_boundaries() {
         let s = Scanner::new();
-        for p in ["/.env", "/app/.env.production", "/.git/config", "/wp-login.php", "/db/dump.sql", "/.aws/credentials", "/actuator/env", "/index.php.bak"] {
+        for p in ["/.env", "/app/.env.production", "/.git/config", "/wp-login.php", "/db/dump.sql", "/.aws/credentials", "/actuator/env", "/index.php.bak", "/.claude/settings.json"] {
             assert!(s.sensitive_path(p.as_bytes()).is_some(), "{p}");
         }
-        for p in ["/envelope", "/.environment-guide", "/blog/sql", "/legit/", "/styles/key.css", "/docs/oldies", "/"] {
+        for p in ["/envelope", "/.well-known/acme-challenge/x", "/v1.2/docs", "/blog/sql", "/legit/", "/styles/key.css", "/docs/oldies", "/"] {
             assert!(s.sensitive_path(p.as_bytes()).is_none(), "{p}");
         }
     }

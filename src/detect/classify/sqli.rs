@@ -436,6 +436,14 @@ fn tail_is_sql(rest: &[Tok]) -> bool {
     has(|t| matches!(t, Tok::Cmp | Tok::Comment { short: true } | Tok::Semi))
         || has(|t| matches!(t, Tok::Func(FnClass::Sql | FnClass::Decisive)))
         || matches!(window, [Tok::Num | Tok::Kw(Kw::Bool | Kw::Null)])
+        || string_arithmetic(window)
+}
+
+/// `'' -'`, `''*'`: strings joined by an operator up to a re-opened quote.
+fn string_arithmetic(w: &[Tok]) -> bool {
+    w.last() == Some(&Tok::Str { closed: false })
+        && w.contains(&Tok::Op)
+        && w.iter().all(|t| matches!(t, Tok::Str { .. } | Tok::Op | Tok::Num))
 }
 
 fn statement_start(t: Tok) -> bool {
@@ -474,6 +482,12 @@ fn structural(toks: &[Tok], evasion: bool) -> Option<Reason> {
             Tok::Kw(Kw::Schema) if schema_probe(toks, i) => Some("schema table"),
             Tok::Logic => tautology(toks, i),
             Tok::Kw(Kw::OrderGroup) => order_by_probe(toks, i),
+            Tok::Kw(Kw::Having)
+                if next.is_some_and(|t| is_value(t) || t == Tok::Word)
+                    && toks.get(i + 2) == Some(&Tok::Cmp) =>
+            {
+                Some("having comparison")
+            }
             Tok::Kw(Kw::Into) if next == Some(Tok::Kw(Kw::Outfile)) => Some("into outfile"),
             Tok::PgOp if i > 0 && pg_cast(toks, i) => Some("PostgreSQL cast in expression"),
             Tok::Func(FnClass::Sql) => function_context(toks, i),
@@ -540,8 +554,14 @@ fn tautology(toks: &[Tok], i: usize) -> Option<Reason> {
     let c = toks.get(i + 3).copied();
     let prev = i.checked_sub(1).map(|p| toks[p]);
     let left_value = matches!(prev, None | Some(Tok::RParen)) || prev.is_some_and(is_value);
-    if is_value(a) && b == Some(Tok::Cmp) && c.is_some_and(is_operand) {
+    let cmp_operand = |t: Tok| is_value(t) || t == Tok::Word;
+    if cmp_operand(a) && b == Some(Tok::Cmp) && c.is_some_and(is_operand) {
         return Some("comparison after boolean operator");
+    }
+    if matches!(a, Tok::Num | Tok::Kw(Kw::Bool | Kw::Null))
+        && matches!(toks.get(i + 2), Some(Tok::Comment { short: true }))
+    {
+        return Some("boolean operator with constant operand, then comment");
     }
     if !left_value {
         return None;
@@ -566,7 +586,9 @@ fn order_by_probe(toks: &[Tok], i: usize) -> Option<Reason> {
     let prev = i.checked_sub(1).map(|p| toks[p]);
     let prefixed = matches!(prev, Some(Tok::Num | Tok::Str { .. } | Tok::RParen));
     let ended = matches!(toks.get(i + 3), None | Some(Tok::Comment { .. } | Tok::Semi));
-    (prefixed && ended).then_some("order by column probing")
+    let commented = matches!(toks.get(i + 3), Some(Tok::Comment { short: true }));
+    let alone = prev.is_none() && toks.len() == i + 3;
+    (prefixed && ended || commented || alone).then_some("order by column probing")
 }
 
 fn pg_cast(toks: &[Tok], i: usize) -> bool {

@@ -33,7 +33,9 @@ const ABSOLUTE: &[&str] = &[
     "system.ini", "/windows/system32/", "/winnt/system32/", "c:/windows/", "c:/boot",
     "/.ssh/id_rsa", "/root/.bash_history", "/etc/crontab", "/web-inf/web.xml",
     "php://filter", "php://input", "file:///", "zip://", "phar://", "expect://",
-    "glob://", "compress.zlib://", "php://stdin",
+    "glob://", "compress.zlib://", "php://stdin", "/etc/", "/proc/", "/sys/class/",
+    "/sys/kernel/", "/sys/devices/", ".ssh/id_", "/.ssh/", ".aws/credentials", "/root/.",
+    "/.docker/", "/.kube/config", "/var/run/secrets/", "/var/log/", "c:/inetpub/",
 ];
 
 /// The traversal detector: target and absolute-path automata.
@@ -95,6 +97,11 @@ fn normalise(t: &[u8]) -> Vec<u8> {
         if rest.starts_with(b"..;") {
             out.extend_from_slice(b"..");
             i += 3;
+            continue;
+        }
+        // Shell quoting and glob brackets (`/etc/pa[s]swd`, `/e't'c/`) read the same file.
+        if matches!(rest[0], b'[' | b']' | b'\'' | b'"') {
+            i += 1;
             continue;
         }
         out.push(if rest[0] == b'\\' { b'/' } else { rest[0] });

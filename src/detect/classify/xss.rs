@@ -50,8 +50,11 @@ impl Xss {
         if let Some(r) = script_uri(t) {
             return Some(r);
         }
-        if let Some(r) = handler_attribute(t) {
+        if let Some(r) = handler_attribute(t, false) {
             return Some(r);
+        }
+        if let Some(p) = memchr::memmem::find(t, b"behavior:").or_else(|| memchr::memmem::find(t, b"-moz-binding")) {
+            return Some(("CSS behavior/binding", p));
         }
         if let Some(p) = memchr::memmem::find(t, b"expression(") {
             let before = t[..p].iter().rev().find(|b| **b != b' ');
@@ -113,16 +116,23 @@ fn tags(t: &[u8]) -> Option<(&'static str, usize)> {
         let window = &rest[..rest.len().min(512)];
         let tag_end = window.iter().position(|b| *b == b'>').unwrap_or(window.len());
         let attrs = &rest[name_at + name_len..tag_end];
-        if handler_attribute(attrs).is_some() {
+        if handler_attribute(attrs, true).is_some() {
             return Some(("tag with event handler", p));
         }
         if script_uri(attrs).is_some() {
             return Some(("tag with script URI", p));
         }
-        if TAGS.contains(&name) && name.len() > 1 && matches!(after, Some(b'>' | b'/')) {
-            if matches!(name, b"svg" | b"math" | b"style" | b"xmp" | b"plaintext" | b"xss") {
-                return Some(("active HTML tag", p));
-            }
+        let embeds = matches!(
+            name,
+            b"object" | b"embed" | b"applet" | b"base" | b"meta" | b"link" | b"layer" | b"ilayer"
+                | b"bgsound" | b"frameset" | b"frame" | b"import" | b"portal"
+        );
+        let bare = matches!(name, b"svg" | b"math" | b"style" | b"xmp" | b"plaintext" | b"xss");
+        if embeds && (attrs.contains(&b'=') || attrs.is_empty() && after == Some(b'>')) {
+            return Some(("tag that loads active content", p));
+        }
+        if bare && matches!(after, Some(b'>' | b'/')) && TAGS.contains(&name) {
+            return Some(("active HTML tag", p));
         }
     }
     None
@@ -162,8 +172,9 @@ fn script_uri(t: &[u8]) -> Option<(&'static str, usize)> {
 }
 
 /// Event-handler attribute: `on<name>=` preceded by a separator a browser accepts
-/// between attributes (space, quote, slash) and followed by a value.
-fn handler_attribute(t: &[u8]) -> Option<(&'static str, usize)> {
+/// between attributes (space, quote, slash) and followed by a value. Inside a tag
+/// (`in_tag`) any `on…=` name counts, since browsers add events faster than lists do.
+fn handler_attribute(t: &[u8], in_tag: bool) -> Option<(&'static str, usize)> {
     let mut from = 0;
     while let Some(off) = memchr::memmem::find(&t[from..], b"on") {
         let p = from + off;
@@ -187,7 +198,7 @@ fn handler_attribute(t: &[u8]) -> Option<(&'static str, usize)> {
         let name = &t[p + 2..p + 2 + name_len];
         let known = HANDLERS.contains(&name);
         let scripty = value.iter().take(80).any(|b| matches!(b, b'(' | b'`' | b'=' | b'.'));
-        if known && (scripty || prev != Some(b';')) {
+        if in_tag || known && (scripty || prev != Some(b';')) {
             return Some(("event handler attribute", p));
         }
     }
