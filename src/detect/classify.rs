@@ -99,9 +99,20 @@ struct Out {
 
 impl Out {
     /// Records a class once per part, with the decoded text around `at`.
-    fn add(&mut self, class: AttackClasses, part: &'static str, ctx: (&Steps, &[u8]), at: usize, reason: &str) {
+    fn add(
+        &mut self,
+        class: AttackClasses,
+        part: &'static str,
+        ctx: (&Steps, &[u8]),
+        at: usize,
+        reason: &str,
+    ) {
         let name = class.names().next().unwrap_or("?");
-        if self.findings.iter().any(|f| f.class == name && f.part == part) {
+        if self
+            .findings
+            .iter()
+            .any(|f| f.class == name && f.part == part)
+        {
             return;
         }
         self.classes.insert(class);
@@ -126,7 +137,11 @@ fn excerpt(text: &[u8], at: usize) -> String {
 impl Classifier {
     /// Builds the automata; do this once per process.
     pub fn new() -> Classifier {
-        Classifier { xss: Xss::new(), traversal: Traversal::new(), scanner: Scanner::new() }
+        Classifier {
+            xss: Xss::new(),
+            traversal: Traversal::new(),
+            scanner: Scanner::new(),
+        }
     }
 
     /// Inspects the event's URL (path and query), User-Agent and Referer; sets
@@ -143,7 +158,9 @@ impl Classifier {
             cached_clean(&AGENTS_SEEN, ua, &mut out, |o| self.inspect_agent(ua, o));
         }
         if let Some(referrer) = ev.referrer.as_deref() {
-            cached_clean(&REFERRERS_SEEN, referrer, &mut out, |o| self.inspect_referrer(referrer, o));
+            cached_clean(&REFERRERS_SEEN, referrer, &mut out, |o| {
+                self.inspect_referrer(referrer, o)
+            });
         }
         if !out.classes.is_empty() {
             ev.attacks.insert(out.classes);
@@ -211,7 +228,13 @@ impl Classifier {
     fn inspect_agent(&self, ua: &str, out: &mut Out) {
         if let Some((tool, at)) = self.scanner.scanner_ua(ua) {
             let reason = format!("scanner user agent: {tool}");
-            out.add(AttackClasses::SCANNER_UA, PART_USER_AGENT, (&Steps::default(), ua.as_bytes()), at, &reason);
+            out.add(
+                AttackClasses::SCANNER_UA,
+                PART_USER_AGENT,
+                (&Steps::default(), ua.as_bytes()),
+                at,
+                &reason,
+            );
         }
         let raw = clip(ua.as_bytes());
         // `() {` (shellshock) holds `{`, which the agent byte class lists.
@@ -221,10 +244,14 @@ impl Classifier {
         }
         // Agents always hold `/`, so file paths (`/proc/net/tcp`) need their own look;
         // the per-thread clean cache keeps this off the hot path for repeated agents.
-        let mut folded = raw.to_vec();
-        decode::fold(&mut folded);
-        if let Some((reason, at)) = self.traversal.detect(&folded) {
-            out.add(AttackClasses::TRAVERSAL, PART_USER_AGENT, (&Steps::default(), &folded), at, &reason);
+        if let Some((reason, at)) = self.traversal.system_path(raw) {
+            out.add(
+                AttackClasses::TRAVERSAL,
+                PART_USER_AGENT,
+                (&Steps::default(), raw),
+                at,
+                reason,
+            );
         }
     }
 
@@ -244,7 +271,11 @@ impl Classifier {
         let (mut norm, steps) = decode::decode(raw, plus);
         decode::fold(&mut norm);
         self.common(part, &norm, &steps, out);
-        let eq = if part == PART_USER_AGENT { None } else { memchr::memchr(b'=', &norm) };
+        let eq = if part == PART_USER_AGENT {
+            None
+        } else {
+            memchr::memchr(b'=', &norm)
+        };
         let value = eq.map_or(&norm[..], |e| &norm[e + 1..]);
         let sqli = sqli::detect(value).or_else(|| eq.and_then(|e| sqli::detect(&norm[..e])));
         if let Some(reason) = sqli {
@@ -276,7 +307,13 @@ impl Classifier {
     fn sensitive(&self, path: &[u8], steps: &Steps, out: &mut Out) {
         if let Some((pat, at)) = self.scanner.sensitive_path(path) {
             let reason = format!("sensitive file: {pat}");
-            out.add(AttackClasses::SENSITIVE_FILE, PART_PATH, (steps, path), at, &reason);
+            out.add(
+                AttackClasses::SENSITIVE_FILE,
+                PART_PATH,
+                (steps, path),
+                at,
+                &reason,
+            );
         }
     }
 }
@@ -288,7 +325,7 @@ impl Default for Classifier {
 }
 
 /// Slots in each per-thread cache of header values already judged clean.
-const CACHE_SLOTS: usize = 1024;
+const CACHE_SLOTS: usize = 16_384;
 
 /// Header values recently judged clean, direct-mapped by a cheap sampled hash and
 /// confirmed by full comparison, so a collision costs a re-check, never a wrong
@@ -305,7 +342,9 @@ thread_local! {
 
 impl CleanCache {
     fn new() -> CleanCache {
-        CleanCache { slots: vec![None; CACHE_SLOTS] }
+        CleanCache {
+            slots: vec![None; CACHE_SLOTS],
+        }
     }
 
     fn slot(s: &str) -> usize {
@@ -317,10 +356,11 @@ impl CleanCache {
             u64::from_le_bytes(w)
         };
         let mut h = (b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        for at in [0, b.len() / 2, b.len().saturating_sub(8)] {
+        let n = b.len();
+        for at in [0, n / 4, n / 2, n * 3 / 4, n.saturating_sub(8)] {
             h = (h ^ word(at.min(b.len()))).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
-        (h >> 54) as usize % CACHE_SLOTS
+        (h >> 50) as usize % CACHE_SLOTS
     }
 }
 

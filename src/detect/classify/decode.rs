@@ -38,7 +38,12 @@ impl Steps {
             (self.html, "html entities"),
             (self.overlong, "overlong utf-8"),
         ];
-        parts.extend(flags.iter().filter(|(on, _)| *on).map(|(_, n)| n.to_string()));
+        parts.extend(
+            flags
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, n)| n.to_string()),
+        );
         if parts.is_empty() {
             return "none".into();
         }
@@ -202,9 +207,15 @@ fn numeric_entity(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     let mut cp: u32 = 0;
     let mut j = start;
     while j < rest.len() && j - start < 8 {
-        let d = if hex { hex_val(rest[j]) } else { rest[j].is_ascii_digit().then(|| rest[j] - b'0') };
+        let d = if hex {
+            hex_val(rest[j])
+        } else {
+            rest[j].is_ascii_digit().then(|| rest[j] - b'0')
+        };
         let Some(d) = d else { break };
-        cp = cp.saturating_mul(if hex { 16 } else { 10 }).saturating_add(u32::from(d));
+        cp = cp
+            .saturating_mul(if hex { 16 } else { 10 })
+            .saturating_add(u32::from(d));
         j += 1;
     }
     if j == start {
@@ -292,7 +303,10 @@ mod tests {
         assert_eq!(dec("%e0%80%ae", false), ".");
         assert_eq!(dec("%uff0e%uff0e%u2215", false), "../");
         assert_eq!(dec("..\\x5C..\\x5cwin.ini", false), "..\\..\\win.ini");
-        assert_eq!(dec("&lt;svg&#47;onload&#x3d;alert(1)&gt;", false), "<svg/onload=alert(1)>");
+        assert_eq!(
+            dec("&lt;svg&#47;onload&#x3d;alert(1)&gt;", false),
+            "<svg/onload=alert(1)>"
+        );
         assert_eq!(dec("a%09b%0bc%a0d", false), "a b c d");
     }
 

@@ -10,96 +10,133 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 /// Tool names found in the User-Agent header of vulnerability scanners and brute
 /// forcers.
 const SCANNERS: &[&str] = &[
-    "sqlmap", "nikto", "nuclei", "masscan", "zgrab", "gobuster", "dirbuster", "nmap",
-    "wpscan", "acunetix", "nessus", "openvas", "hydra", "w3af", "arachni", "skipfish",
-    "havij", "netsparker", "appscan", "webinspect", "fimap", "commix", "wfuzz",
-    "feroxbuster", "ffuf", "fuzz faster u fool", "jaeles", "xsstrike", "whatweb",
-    "wapiti", "zmeu", "morfeus", "paros", "sql power injector", "pangolin", "bsqlbf",
-    "grabber", "dotdotpwn", "nasl", "jorgee", "dirb/", "(dirb)", "joomscan", "droopescan",
-    "cgichk", "webshag", "zap/", "owasp zap", "burp", "vega/", "nsauditor", "httprint",
-    "brutus", "medusa", "zmap", "l9explore", "l9tcpid", "struts-pwn", "xenu", "qualys",
-    "crimscanner", "sqlninja", "absinthe", "metasploit", "internet-measurement",
-    "scaninfo@", "netlab360", "masscan-ng", "mozilla/5.0 zgrab", "censysinspect",
-    "nmap scripting engine", "teh forest lobster", "webfuzz", "dirsearch", "blackwidow",
+    "sqlmap",
+    "nikto",
+    "nuclei",
+    "masscan",
+    "zgrab",
+    "gobuster",
+    "dirbuster",
+    "nmap",
+    "wpscan",
+    "acunetix",
+    "nessus",
+    "openvas",
+    "hydra",
+    "w3af",
+    "arachni",
+    "skipfish",
+    "havij",
+    "netsparker",
+    "appscan",
+    "webinspect",
+    "fimap",
+    "commix",
+    "wfuzz",
+    "feroxbuster",
+    "ffuf",
+    "fuzz faster u fool",
+    "jaeles",
+    "xsstrike",
+    "whatweb",
+    "wapiti",
+    "zmeu",
+    "morfeus",
+    "paros",
+    "sql power injector",
+    "pangolin",
+    "bsqlbf",
+    "grabber",
+    "dotdotpwn",
+    "nasl",
+    "jorgee",
+    "dirb/",
+    "(dirb)",
+    "joomscan",
+    "droopescan",
+    "cgichk",
+    "webshag",
+    "zap/",
+    "owasp zap",
+    "burp",
+    "vega/",
+    "nsauditor",
+    "httprint",
+    "brutus",
+    "medusa",
+    "zmap",
+    "l9explore",
+    "l9tcpid",
+    "struts-pwn",
+    "qualys",
+    "crimscanner",
+    "sqlninja",
+    "absinthe",
+    "metasploit",
+    "internet-measurement",
+    "scaninfo@",
+    "netlab360",
+    "masscan-ng",
+    "mozilla/5.0 zgrab",
+    "censysinspect",
+    "nmap scripting engine",
+    "teh forest lobster",
+    "webfuzz",
+    "dirsearch",
+    "blackwidow",
 ];
 
-/// A path pattern and where it must sit.
-#[derive(Clone, Copy)]
-enum Anchor {
-    /// Starts a path segment; followed by end, `/`, `.`, `~`, `-` or `_`.
-    Segment,
-    /// Ends the path (extension of a dump or backup).
-    Suffix,
-}
+/// Names that, at the start of a path segment, ask for admin consoles, credentials,
+/// configuration or debug output. A name must end at a boundary (end, `/`, `.`, `-`,
+/// `_`, `~`, `;`) unless it ends in `/` itself. Dot-names (`/.env`, `/.git/`) are
+/// covered by [`hidden_segment`].
+const SENSITIVE_SEGMENTS: &[&str] = &[
+    "wp-login.php",
+    "xmlrpc.php",
+    "wp-config",
+    "phpmyadmin",
+    "pma/",
+    "myadmin",
+    "mysqladmin",
+    "server-status",
+    "server-info",
+    "actuator",
+    "eval-stdin.php",
+    "phpinfo.php",
+    "web.config",
+    "docker-compose.y",
+    "config.json",
+    "credentials",
+    "id_rsa",
+    "boaform",
+    "cgi-bin/",
+    "vendor/phpunit",
+    "console/",
+    "manager/html",
+    "jmx-console",
+    "solr/admin",
+    "_profiler",
+    "telescope",
+    "debug/pprof",
+    "etc/passwd",
+    "debug.log",
+    "error.log",
+    "errors.log",
+    "error_log",
+    "access.log",
+];
 
-const SENSITIVE: &[(&str, Anchor)] = &[
-    ("/.env", Anchor::Segment),
-    ("/.git", Anchor::Segment),
-    ("/.svn", Anchor::Segment),
-    ("/.hg/", Anchor::Segment),
-    ("/.bzr", Anchor::Segment),
-    ("/.aws", Anchor::Segment),
-    ("/.ssh", Anchor::Segment),
-    ("/.docker", Anchor::Segment),
-    ("/.npmrc", Anchor::Segment),
-    ("/.htpasswd", Anchor::Segment),
-    ("/.htaccess", Anchor::Segment),
-    ("/.ds_store", Anchor::Segment),
-    ("/.bash_history", Anchor::Segment),
-    ("/.vscode", Anchor::Segment),
-    ("/.idea", Anchor::Segment),
-    ("/id_rsa", Anchor::Segment),
-    ("/wp-login.php", Anchor::Segment),
-    ("/xmlrpc.php", Anchor::Segment),
-    ("/wp-config", Anchor::Segment),
-    ("/phpmyadmin", Anchor::Segment),
-    ("/pma/", Anchor::Segment),
-    ("/myadmin", Anchor::Segment),
-    ("/mysqladmin", Anchor::Segment),
-    ("/server-status", Anchor::Segment),
-    ("/server-info", Anchor::Segment),
-    ("/actuator", Anchor::Segment),
-    ("/eval-stdin.php", Anchor::Segment),
-    ("/phpinfo.php", Anchor::Segment),
-    ("/web.config", Anchor::Segment),
-    ("/docker-compose.y", Anchor::Segment),
-    ("/config.json", Anchor::Segment),
-    ("/credentials", Anchor::Segment),
-    ("/etc/passwd", Anchor::Segment),
-    ("/boaform", Anchor::Segment),
-    ("/cgi-bin/", Anchor::Segment),
-    ("/vendor/phpunit", Anchor::Segment),
-    ("/console/", Anchor::Segment),
-    ("/manager/html", Anchor::Segment),
-    ("/jmx-console", Anchor::Segment),
-    ("/solr/admin", Anchor::Segment),
-    ("/_profiler", Anchor::Segment),
-    ("/telescope", Anchor::Segment),
-    ("/debug/pprof", Anchor::Segment),
-    ("/.well-known/security.txt.bak", Anchor::Segment),
-    (".sql", Anchor::Suffix),
-    (".sql.gz", Anchor::Suffix),
-    (".sql.zip", Anchor::Suffix),
-    (".bak", Anchor::Suffix),
-    (".old", Anchor::Suffix),
-    (".orig", Anchor::Suffix),
-    (".swp", Anchor::Suffix),
-    (".save", Anchor::Suffix),
-    (".backup", Anchor::Suffix),
-    (".mdb", Anchor::Suffix),
-    (".sqlite", Anchor::Suffix),
-    (".pem", Anchor::Suffix),
-    (".key", Anchor::Suffix),
-    (".kdbx", Anchor::Suffix),
-    (".tfstate", Anchor::Suffix),
-    ("~", Anchor::Suffix),
-    (".log", Anchor::Suffix),
+/// Extensions of dumps, backups, editor leftovers, keys and databases.
+const SENSITIVE_EXTENSIONS: &[&str] = &[
+    "sql", "bak", "old", "orig", "swp", "save", "backup", "mdb", "sqlite", "pem", "key", "kdbx",
+    "tfstate", "gz", "zip",
 ];
 
 /// Scanner-UA and sensitive-path automata.
 pub struct Scanner {
     agents: AhoCorasick,
-    paths: AhoCorasick,
+    /// Indices into [`SENSITIVE_SEGMENTS`] by lower-cased first byte.
+    by_first: Vec<Vec<u8>>,
 }
 
 impl Scanner {
@@ -109,12 +146,18 @@ impl Scanner {
                 .ascii_case_insensitive(true)
                 .match_kind(kind)
                 .kind(Some(AhoCorasickKind::DFA))
+                // Start bytes such as `/` occur in every path: a prefilter only adds work.
+                .prefilter(false)
                 .build(pats)
                 .expect("static scanner patterns compile")
         };
+        let mut by_first = vec![Vec::new(); 256];
+        for (i, pat) in SENSITIVE_SEGMENTS.iter().enumerate() {
+            by_first[usize::from(pat.as_bytes()[0])].push(i as u8);
+        }
         Scanner {
             agents: build(SCANNERS.to_vec(), MatchKind::LeftmostFirst),
-            paths: build(SENSITIVE.iter().map(|(p, _)| *p).collect(), MatchKind::Standard),
+            by_first,
         }
     }
 
@@ -129,22 +172,46 @@ impl Scanner {
         if let Some(at) = hidden_segment(path) {
             return Some(("hidden file or directory (/.name)", at));
         }
-        for m in self.paths.find_overlapping_iter(path) {
-            let (pat, anchor) = SENSITIVE[m.pattern().as_usize()];
-            let after = path.get(m.end()).copied();
-            let ok = match anchor {
-                Anchor::Segment => {
-                    pat.ends_with('/')
-                        || matches!(after, None | Some(b'/' | b'.' | b'~' | b'-' | b'_' | b';'))
+        let mut seg_start = 0;
+        while let Some(off) = memchr::memchr(b'/', &path[seg_start..]) {
+            let at = seg_start + off + 1;
+            seg_start = at;
+            let Some(first) = path.get(at) else { break };
+            for &i in &self.by_first[usize::from(first.to_ascii_lowercase())] {
+                let pat = SENSITIVE_SEGMENTS[usize::from(i)].as_bytes();
+                let Some(found) = path.get(at..at + pat.len()) else {
+                    continue;
+                };
+                let after = path.get(at + pat.len()).copied();
+                let bounded = pat.ends_with(b"/")
+                    || matches!(after, None | Some(b'/' | b'.' | b'~' | b'-' | b'_' | b';'));
+                if found.eq_ignore_ascii_case(pat) && bounded {
+                    return Some((SENSITIVE_SEGMENTS[usize::from(i)], at - 1));
                 }
-                Anchor::Suffix => after.is_none() && m.start() > 0 && path[m.start() - 1] != b'/',
-            };
-            if ok {
-                return Some((pat, m.start()));
             }
         }
-        None
+        sensitive_extension(path)
     }
+}
+
+/// The last segment ends in a dump/backup/key extension (`/db/dump.sql`, `x.php.bak`)
+/// or an editor leftover `~`.
+fn sensitive_extension(path: &[u8]) -> Option<(&'static str, usize)> {
+    let last = path.iter().rposition(|b| *b == b'/').map_or(0, |p| p + 1);
+    let name = &path[last..];
+    if name.len() > 1 && name.ends_with(b"~") {
+        return Some(("editor backup ~", last));
+    }
+    let dot = name.iter().rposition(|b| *b == b'.').filter(|d| *d > 0)?;
+    let ext = &name[dot + 1..];
+    let hit = SENSITIVE_EXTENSIONS
+        .iter()
+        .find(|e| ext.eq_ignore_ascii_case(e.as_bytes()))?;
+    // `.gz`/`.zip` only as dumps of SQL (`backup.sql.gz`), not any archive.
+    if matches!(*hit, "gz" | "zip") && !name[..dot].to_ascii_lowercase().ends_with(b".sql") {
+        return None;
+    }
+    Some((hit, last + dot))
 }
 
 /// A path segment starting with `.` and a name (`/.env`, `/.claude/settings.json`,
@@ -156,7 +223,9 @@ fn hidden_segment(path: &[u8]) -> Option<usize> {
         let at = from + off;
         from = at + 1;
         let starts_segment = at > 0 && path[at - 1] == b'/';
-        let named = path.get(at + 1).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        let named = path
+            .get(at + 1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
         if starts_segment && named && !path[at..].starts_with(b".well-known") {
             return Some(at - 1);
         }
@@ -178,19 +247,46 @@ mod tests {
     fn scanner_agents_match_in_any_case() {
         // Field case 33: capitalisation must not hide a scanner.
         let s = Scanner::new();
-        for ua in ["sqlmap/1.8.2#stable (https://sqlmap.org)", "MASSCAN/1.3", "Nikto/2.5", "Mozilla/5.0 zgrab/0.x"] {
+        for ua in [
+            "sqlmap/1.8.2#stable (https://sqlmap.org)",
+            "MASSCAN/1.3",
+            "Nikto/2.5",
+            "Mozilla/5.0 zgrab/0.x",
+        ] {
             assert!(s.scanner_ua(ua).is_some(), "{ua}");
         }
-        assert!(s.scanner_ua("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0").is_none());
+        assert!(
+            s.scanner_ua("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0")
+                .is_none()
+        );
     }
 
     #[test]
     fn sensitive_paths_need_boundaries() {
         let s = Scanner::new();
-        for p in ["/.env", "/app/.env.production", "/.git/config", "/wp-login.php", "/db/dump.sql", "/.aws/credentials", "/actuator/env", "/index.php.bak", "/.claude/settings.json"] {
+        for p in [
+            "/.env",
+            "/app/.env.production",
+            "/.git/config",
+            "/wp-login.php",
+            "/db/dump.sql",
+            "/.aws/credentials",
+            "/actuator/env",
+            "/index.php.bak",
+            "/.claude/settings.json",
+        ] {
             assert!(s.sensitive_path(p.as_bytes()).is_some(), "{p}");
         }
-        for p in ["/envelope", "/.well-known/acme-challenge/x", "/v1.2/docs", "/blog/sql", "/legit/", "/styles/key.css", "/docs/oldies", "/"] {
+        for p in [
+            "/envelope",
+            "/.well-known/acme-challenge/x",
+            "/v1.2/docs",
+            "/blog/sql",
+            "/legit/",
+            "/styles/key.css",
+            "/docs/oldies",
+            "/",
+        ] {
             assert!(s.sensitive_path(p.as_bytes()).is_none(), "{p}");
         }
     }

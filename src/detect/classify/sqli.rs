@@ -12,7 +12,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok {
     /// A quoted string; `closed` says whether its closing quote was seen.
-    Str { closed: bool },
+    Str {
+        closed: bool,
+    },
     Num,
     /// A plain identifier or word that is not a keyword.
     Word,
@@ -29,7 +31,9 @@ enum Tok {
     /// `::` (PostgreSQL cast) and `->`, `->>` (JSON operators).
     PgOp,
     /// `@var` / `@@version`; `system` for `@@`.
-    Var { system: bool },
+    Var {
+        system: bool,
+    },
     LParen,
     RParen,
     Comma,
@@ -37,7 +41,9 @@ enum Tok {
     Dot,
     /// A comment that runs to the end (`--`, `#`, unterminated `/*`); `short` when it
     /// holds at most a few bytes (`--`, `-- -`, `#`), as injected terminators do.
-    Comment { short: bool },
+    Comment {
+        short: bool,
+    },
     /// `like`, `rlike`, `regexp`, `is`, `in`, `between`, … (weaker than symbols).
     CmpWord,
 }
@@ -113,13 +119,23 @@ fn keyword(w: &[u8]) -> Option<Tok> {
         b"true" | b"false" => Kw::Bool,
         b"case" | b"when" | b"then" | b"else" | b"end" => Kw::Case,
         b"limit" | b"offset" | b"procedure" | b"analyse" => Kw::Limit,
-        b"information_schema" | b"sysobjects" | b"syscolumns" | b"sqlite_master"
-        | b"pg_catalog" | b"pg_shadow" | b"pg_user" | b"mysql" | b"all_tables"
-        | b"user_tables" | b"sys" | b"master" | b"msysobjects" | b"dual" => Kw::Schema,
-        b"table" | b"values" | b"set" | b"as" | b"on" | b"join" | b"top" | b"asc"
-        | b"desc" | b"cast" | b"convert" | b"char" | b"nchar" | b"varchar" | b"int"
-        | b"integer" | b"text" | b"current_user" | b"version" | b"database" | b"user"
-        | b"pg_sleep" => Kw::Other,
+        b"information_schema"
+        | b"sysobjects"
+        | b"syscolumns"
+        | b"sqlite_master"
+        | b"pg_catalog"
+        | b"pg_shadow"
+        | b"pg_user"
+        | b"mysql"
+        | b"all_tables"
+        | b"user_tables"
+        | b"sys"
+        | b"master"
+        | b"msysobjects"
+        | b"dual" => Kw::Schema,
+        b"table" | b"values" | b"set" | b"as" | b"on" | b"join" | b"top" | b"asc" | b"desc"
+        | b"cast" | b"convert" | b"char" | b"nchar" | b"varchar" | b"int" | b"integer"
+        | b"text" | b"current_user" | b"version" | b"database" | b"user" | b"pg_sleep" => Kw::Other,
         b"and" | b"or" | b"xor" => return Some(Tok::Logic),
         b"div" | b"mod" => return Some(Tok::Op),
         b"like" | b"rlike" | b"regexp" | b"is" | b"in" | b"between" | b"sounds" | b"glob"
@@ -134,21 +150,90 @@ fn keyword(w: &[u8]) -> Option<Tok> {
 /// SQL functions that injected expressions use (string slicing, casts, info).
 fn sql_function(w: &[u8]) -> bool {
     const STRONG: &[&[u8]] = &[
-        b"sleep", b"benchmark", b"pg_sleep", b"extractvalue", b"updatexml", b"load_file",
-        b"group_concat", b"concat_ws", b"xp_cmdshell", b"randomblob", b"name_const",
-        b"utl_inaddr.get_host_address", b"utl_http.request", b"dbms_pipe.receive_message",
-        b"dbms_lock.sleep", b"sys_eval", b"sys_exec", b"pg_read_file", b"lo_import",
-        b"geometrycollection", b"multipoint", b"polygon", b"linestring", b"multipolygon",
-        b"gtid_subset", b"json_keys", b"exp", b"floor", b"rand", b"ctxsys.drithsx.sn",
-        b"dbms_xmlgen.getxml", b"xmltype", b"make_set", b"elt", b"substring_index",
-        b"unhex", b"load_extension", b"pg_ls_dir", b"master..xp_dirtree", b"xp_dirtree",
-        b"openrowset", b"opendatasource", b"current_database", b"sqlite_version",
-        b"@@version", b"user_name", b"db_name", b"schema_name", b"system_user",
-        b"session_user", b"current_user", b"iif", b"ifnull", b"nullif", b"if",
-        b"ascii", b"ord", b"mid", b"substr", b"substring", b"char", b"chr", b"nchar",
-        b"concat", b"version", b"database", b"user", b"length", b"count", b"hex",
-        b"cast", b"convert", b"md5", b"sha1", b"encode", b"decode", b"instr", b"lpad",
-        b"rpad", b"left", b"right", b"reverse", b"coalesce", b"char_length",
+        b"sleep",
+        b"benchmark",
+        b"pg_sleep",
+        b"extractvalue",
+        b"updatexml",
+        b"load_file",
+        b"group_concat",
+        b"concat_ws",
+        b"xp_cmdshell",
+        b"randomblob",
+        b"name_const",
+        b"utl_inaddr.get_host_address",
+        b"utl_http.request",
+        b"dbms_pipe.receive_message",
+        b"dbms_lock.sleep",
+        b"sys_eval",
+        b"sys_exec",
+        b"pg_read_file",
+        b"lo_import",
+        b"geometrycollection",
+        b"multipoint",
+        b"polygon",
+        b"linestring",
+        b"multipolygon",
+        b"gtid_subset",
+        b"json_keys",
+        b"exp",
+        b"floor",
+        b"rand",
+        b"ctxsys.drithsx.sn",
+        b"dbms_xmlgen.getxml",
+        b"xmltype",
+        b"make_set",
+        b"elt",
+        b"substring_index",
+        b"unhex",
+        b"load_extension",
+        b"pg_ls_dir",
+        b"master..xp_dirtree",
+        b"xp_dirtree",
+        b"openrowset",
+        b"opendatasource",
+        b"current_database",
+        b"sqlite_version",
+        b"@@version",
+        b"user_name",
+        b"db_name",
+        b"schema_name",
+        b"system_user",
+        b"session_user",
+        b"current_user",
+        b"iif",
+        b"ifnull",
+        b"nullif",
+        b"if",
+        b"ascii",
+        b"ord",
+        b"mid",
+        b"substr",
+        b"substring",
+        b"char",
+        b"chr",
+        b"nchar",
+        b"concat",
+        b"version",
+        b"database",
+        b"user",
+        b"length",
+        b"count",
+        b"hex",
+        b"cast",
+        b"convert",
+        b"md5",
+        b"sha1",
+        b"encode",
+        b"decode",
+        b"instr",
+        b"lpad",
+        b"rpad",
+        b"left",
+        b"right",
+        b"reverse",
+        b"coalesce",
+        b"char_length",
     ];
     STRONG.contains(&w)
 }
@@ -157,12 +242,34 @@ fn sql_function(w: &[u8]) -> bool {
 /// out-of-band requests — no ordinary text calls them.
 fn decisive_function(w: &[u8]) -> bool {
     const DECISIVE: &[&[u8]] = &[
-        b"sleep", b"benchmark", b"pg_sleep", b"extractvalue", b"updatexml", b"load_file",
-        b"group_concat", b"xp_cmdshell", b"name_const", b"utl_inaddr.get_host_address",
-        b"utl_http.request", b"dbms_pipe.receive_message", b"dbms_lock.sleep", b"sys_eval",
-        b"sys_exec", b"pg_read_file", b"lo_import", b"gtid_subset", b"ctxsys.drithsx.sn",
-        b"dbms_xmlgen.getxml", b"xp_dirtree", b"master..xp_dirtree", b"openrowset",
-        b"opendatasource", b"load_extension", b"pg_ls_dir", b"randomblob", b"concat_ws",
+        b"sleep",
+        b"benchmark",
+        b"pg_sleep",
+        b"extractvalue",
+        b"updatexml",
+        b"load_file",
+        b"group_concat",
+        b"xp_cmdshell",
+        b"name_const",
+        b"utl_inaddr.get_host_address",
+        b"utl_http.request",
+        b"dbms_pipe.receive_message",
+        b"dbms_lock.sleep",
+        b"sys_eval",
+        b"sys_exec",
+        b"pg_read_file",
+        b"lo_import",
+        b"gtid_subset",
+        b"ctxsys.drithsx.sn",
+        b"dbms_xmlgen.getxml",
+        b"xp_dirtree",
+        b"master..xp_dirtree",
+        b"openrowset",
+        b"opendatasource",
+        b"load_extension",
+        b"pg_ls_dir",
+        b"randomblob",
+        b"concat_ws",
         b"make_set",
     ];
     DECISIVE.contains(&w)
@@ -182,7 +289,12 @@ struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     fn run(s: &'a [u8], start_in: Option<u8>) -> (Vec<Tok>, bool) {
-        let mut lx = Lexer { s, i: 0, toks: Vec::with_capacity(16), comment_evasion: false };
+        let mut lx = Lexer {
+            s,
+            i: 0,
+            toks: Vec::with_capacity(16),
+            comment_evasion: false,
+        };
         if let Some(q) = start_in {
             lx.string(q);
         }
@@ -264,7 +376,9 @@ impl<'a> Lexer<'a> {
         while j < rest.len() && (rest[j].is_ascii_alphanumeric() || rest[j] == b'.') {
             j += 1;
         }
-        let tok = if rest[..j].iter().all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b'x'))
+        let tok = if rest[..j]
+            .iter()
+            .all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b'x'))
             || rest[..j].iter().filter(|b| b.is_ascii_alphabetic()).count() <= 1
         {
             Tok::Num
@@ -288,7 +402,12 @@ impl<'a> Lexer<'a> {
                 self.i += end + 4;
                 self.comment_evasion = true;
             }
-            None => self.push(Tok::Comment { short: rest.len() <= 4 }, rest.len()),
+            None => self.push(
+                Tok::Comment {
+                    short: rest.len() <= 4,
+                },
+                rest.len(),
+            ),
         }
     }
 
@@ -302,13 +421,25 @@ impl<'a> Lexer<'a> {
         let rest = &self.s[self.i..];
         let system = rest.get(1) == Some(&b'@');
         let start = if system { 2 } else { 1 };
-        let n = rest[start..].iter().take_while(|b| is_word_byte(**b)).count();
-        self.push(Tok::Var { system: system && n > 0 }, start + n);
+        let n = rest[start..]
+            .iter()
+            .take_while(|b| is_word_byte(**b))
+            .count();
+        self.push(
+            Tok::Var {
+                system: system && n > 0,
+            },
+            start + n,
+        );
     }
 
     fn compare(&mut self) {
         let rest = &self.s[self.i..];
-        let n = rest.iter().take(3).take_while(|b| matches!(b, b'=' | b'<' | b'>' | b'!')).count();
+        let n = rest
+            .iter()
+            .take(3)
+            .take_while(|b| matches!(b, b'=' | b'<' | b'>' | b'!'))
+            .count();
         self.push(Tok::Cmp, n);
     }
 
@@ -317,7 +448,10 @@ impl<'a> Lexer<'a> {
         let mut n = rest.iter().take_while(|b| is_word_byte(**b)).count();
         // Dotted names such as `utl_inaddr.get_host_address` are one function name.
         while rest.get(n) == Some(&b'.') && rest.get(n + 1).is_some_and(|b| is_word_byte(*b)) {
-            n += 1 + rest[n + 1..].iter().take_while(|b| is_word_byte(**b)).count();
+            n += 1 + rest[n + 1..]
+                .iter()
+                .take_while(|b| is_word_byte(**b))
+                .count();
         }
         let w = &rest[..n];
         let mut after = n;
@@ -387,7 +521,10 @@ fn is_operand(t: Tok) -> bool {
 }
 
 fn is_value(t: Tok) -> bool {
-    matches!(t, Tok::Num | Tok::Str { .. } | Tok::Var { .. } | Tok::Kw(Kw::Null | Kw::Bool))
+    matches!(
+        t,
+        Tok::Num | Tok::Str { .. } | Tok::Var { .. } | Tok::Kw(Kw::Null | Kw::Bool)
+    )
 }
 
 /// After an implied opening quote: the value closed the string and continued as SQL.
@@ -420,7 +557,9 @@ fn quote_break(toks: &[Tok]) -> Option<Reason> {
             Some("string closed, then SQL clause")
         }
         Tok::PgOp => Some("string closed, then cast or JSON operator"),
-        Tok::Op if after.is_some_and(|t| matches!(t, Tok::Func(FnClass::Sql | FnClass::Decisive))) => {
+        Tok::Op
+            if after.is_some_and(|t| matches!(t, Tok::Func(FnClass::Sql | FnClass::Decisive))) =>
+        {
             Some("string closed, then expression")
         }
         _ => structural(&toks[k..], false),
@@ -443,7 +582,8 @@ fn tail_is_sql(rest: &[Tok]) -> bool {
 fn string_arithmetic(w: &[Tok]) -> bool {
     w.last() == Some(&Tok::Str { closed: false })
         && w.contains(&Tok::Op)
-        && w.iter().all(|t| matches!(t, Tok::Str { .. } | Tok::Op | Tok::Num))
+        && w.iter()
+            .all(|t| matches!(t, Tok::Str { .. } | Tok::Op | Tok::Num))
 }
 
 fn statement_start(t: Tok) -> bool {
@@ -525,25 +665,36 @@ fn union_select(rest: &[Tok]) -> Option<Reason> {
 /// `select <list> from`: a select list made of SQL-ish items (columns with commas,
 /// `*`, numbers, functions) or comment padding; `select x from y` alone is prose.
 fn select_from(toks: &[Tok], i: usize, evasion: bool) -> Option<Reason> {
-    let list_end = toks[i + 1..].iter().take(16).position(|t| *t == Tok::Kw(Kw::From))?;
+    let list_end = toks[i + 1..]
+        .iter()
+        .take(16)
+        .position(|t| *t == Tok::Kw(Kw::From))?;
     let list = &toks[i + 1..i + 1 + list_end];
     if list.is_empty() {
         return None;
     }
     let sqlish = list.iter().any(|t| {
-        matches!(t, Tok::Comma | Tok::Op | Tok::Func(_) | Tok::Num | Tok::Var { .. } | Tok::Dot)
-            || matches!(t, Tok::Kw(Kw::Null))
+        matches!(
+            t,
+            Tok::Comma | Tok::Op | Tok::Func(_) | Tok::Num | Tok::Var { .. } | Tok::Dot
+        ) || matches!(t, Tok::Kw(Kw::Null))
     });
     let target = toks.get(i + 2 + list_end).copied();
-    let table_ok = matches!(target, Some(Tok::Word | Tok::Kw(Kw::Schema) | Tok::Str { .. }));
-    (table_ok && (sqlish || evasion))
-        .then_some("select … from")
+    let table_ok = matches!(
+        target,
+        Some(Tok::Word | Tok::Kw(Kw::Schema) | Tok::Str { .. })
+    );
+    (table_ok && (sqlish || evasion)).then_some("select … from")
 }
 
 fn schema_probe(toks: &[Tok], i: usize) -> bool {
     let neighbours = toks[i.saturating_sub(3)..(i + 3).min(toks.len())].iter();
-    neighbours.clone().any(|t| matches!(t, Tok::Dot | Tok::Kw(Kw::From)))
-        || toks.iter().any(|t| matches!(t, Tok::Kw(Kw::Select | Kw::Union)))
+    neighbours
+        .clone()
+        .any(|t| matches!(t, Tok::Dot | Tok::Kw(Kw::From)))
+        || toks
+            .iter()
+            .any(|t| matches!(t, Tok::Kw(Kw::Select | Kw::Union)))
 }
 
 /// Quote-less comparisons after boolean logic: `1 or 1=1`, `and 2>1`, `xor 1`,
@@ -566,13 +717,22 @@ fn tautology(toks: &[Tok], i: usize) -> Option<Reason> {
     if !left_value {
         return None;
     }
-    let ends = |k: usize| matches!(toks.get(i + k), None | Some(Tok::Comment { .. } | Tok::Semi));
+    let ends = |k: usize| {
+        matches!(
+            toks.get(i + k),
+            None | Some(Tok::Comment { .. } | Tok::Semi)
+        )
+    };
     // `1 or 1--`: a constant operand closed by a comment (plain `1950 or 1960` is prose).
-    if matches!(a, Tok::Num | Tok::Kw(Kw::Bool | Kw::Null)) && ends(2) && toks.get(i + 2).is_some() {
-        return prev.is_some().then_some("boolean operator with constant operand");
+    if matches!(a, Tok::Num | Tok::Kw(Kw::Bool | Kw::Null)) && ends(2) && toks.get(i + 2).is_some()
+    {
+        return prev
+            .is_some()
+            .then_some("boolean operator with constant operand");
     }
     if matches!(a, Tok::Func(_)) && toks.get(i + 2) == Some(&Tok::LParen) {
-        return prev.is_some_and(|p| matches!(p, Tok::Num | Tok::Str { .. } | Tok::RParen))
+        return prev
+            .is_some_and(|p| matches!(p, Tok::Num | Tok::Str { .. } | Tok::RParen))
             .then_some("boolean operator with function call");
     }
     None
@@ -585,7 +745,10 @@ fn order_by_probe(toks: &[Tok], i: usize) -> Option<Reason> {
     }
     let prev = i.checked_sub(1).map(|p| toks[p]);
     let prefixed = matches!(prev, Some(Tok::Num | Tok::Str { .. } | Tok::RParen));
-    let ended = matches!(toks.get(i + 3), None | Some(Tok::Comment { .. } | Tok::Semi));
+    let ended = matches!(
+        toks.get(i + 3),
+        None | Some(Tok::Comment { .. } | Tok::Semi)
+    );
     let commented = matches!(toks.get(i + 3), Some(Tok::Comment { short: true }));
     let alone = prev.is_none() && toks.len() == i + 3;
     (prefixed && ended || commented || alone).then_some("order by column probing")
@@ -595,8 +758,16 @@ fn pg_cast(toks: &[Tok], i: usize) -> bool {
     let prev = toks[i - 1];
     let after = toks.get(i + 1).copied();
     matches!(prev, Tok::Str { .. } | Tok::Num | Tok::RParen)
-        && matches!(after, Some(Tok::Kw(Kw::Other) | Tok::Word | Tok::Str { .. }))
-        && toks.iter().any(|t| matches!(t, Tok::Logic | Tok::Cmp | Tok::Comment { .. } | Tok::Func(_)))
+        && matches!(
+            after,
+            Some(Tok::Kw(Kw::Other) | Tok::Word | Tok::Str { .. })
+        )
+        && toks.iter().any(|t| {
+            matches!(
+                t,
+                Tok::Logic | Tok::Cmp | Tok::Comment { .. } | Tok::Func(_)
+            )
+        })
 }
 
 /// A SQL function is only suspicious with other SQL around it: a comparison, logic,

@@ -60,7 +60,13 @@ fn lookup_value(body: &[u8]) -> Vec<u8> {
 
 /// Returns (reason, offset) for template-expression injection.
 pub fn ssti(t: &[u8]) -> Option<(&'static str, usize)> {
-    for (open, close) in [(&b"{{"[..], &b"}}"[..]), (b"${", b"}"), (b"#{", b"}"), (b"<%=", b"%>"), (b"{%", b"%}")] {
+    for (open, close) in [
+        (&b"{{"[..], &b"}}"[..]),
+        (b"${", b"}"),
+        (b"#{", b"}"),
+        (b"<%=", b"%>"),
+        (b"{%", b"%}"),
+    ] {
         let mut from = 0;
         while let Some(off) = memchr::memmem::find(&t[from..], open) {
             let at = from + off;
@@ -80,10 +86,27 @@ pub fn ssti(t: &[u8]) -> Option<(&'static str, usize)> {
 
 fn template_body(b: &[u8]) -> bool {
     let arithmetic = b.iter().position(|c| *c == b'*').is_some_and(|p| {
-        p > 0 && b[..p].iter().rev().find(|c| **c != b' ').is_some_and(u8::is_ascii_digit)
-            && b[p + 1..].iter().find(|c| **c != b' ').is_some_and(u8::is_ascii_digit)
+        p > 0
+            && b[..p]
+                .iter()
+                .rev()
+                .find(|c| **c != b' ')
+                .is_some_and(u8::is_ascii_digit)
+            && b[p + 1..]
+                .iter()
+                .find(|c| **c != b' ')
+                .is_some_and(u8::is_ascii_digit)
     });
-    let gadgets: [&[u8]; 8] = [b"__class__", b"__globals__", b"__builtins__", b"__subclasses__", b"__import__", b"config.items", b".getruntime()", b"self._templatereference"];
+    let gadgets: [&[u8]; 8] = [
+        b"__class__",
+        b"__globals__",
+        b"__builtins__",
+        b"__subclasses__",
+        b"__import__",
+        b"config.items",
+        b".getruntime()",
+        b"self._templatereference",
+    ];
     arithmetic || gadgets.iter().any(|g| memchr::memmem::find(b, g).is_some())
 }
 

@@ -12,36 +12,133 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 /// Target files and directories an attacker reads through traversal.
 const TARGETS: &[&str] = &[
-    "etc/passwd", "etc/shadow", "etc/group", "etc/hosts", "etc/issue", "etc/motd",
-    "etc/crontab", "etc/sudoers", "etc/fstab", "etc/resolv.conf", "etc/hostname",
-    "etc/mysql/", "etc/apache2/", "etc/httpd/", "etc/nginx/", "etc/ssh/", "etc/security/",
-    "etc/profile", "etc/bashrc", "etc/environment", "etc/master.passwd", "etc/pam.d",
-    "proc/self/", "proc/version", "proc/cpuinfo", "proc/meminfo", "proc/net/", "proc/1/",
-    "var/log/", "var/www/", "var/lib/", "var/mail/", "var/spool/", "usr/local/",
-    "root/", "home/", "tmp/", "dev/null", "bin/sh", "bin/bash", "bin/id",
-    "win.ini", "boot.ini", "system.ini", "windows/system32", "winnt/", "windows/",
-    "inetpub/", "system32/", "autoexec.bat", "config.sys", "repair/sam", "php.ini",
-    "my.cnf", "my.ini", "httpd.conf", "apache2.conf", "nginx.conf", "web.config",
-    "wp-config.php", ".htaccess", ".htpasswd", ".bash_history", ".bashrc", ".ssh/",
-    "id_rsa", "authorized_keys", ".env", ".git/", "web-inf/", "meta-inf/", "etc/",
+    "etc/passwd",
+    "etc/shadow",
+    "etc/group",
+    "etc/hosts",
+    "etc/issue",
+    "etc/motd",
+    "etc/crontab",
+    "etc/sudoers",
+    "etc/fstab",
+    "etc/resolv.conf",
+    "etc/hostname",
+    "etc/mysql/",
+    "etc/apache2/",
+    "etc/httpd/",
+    "etc/nginx/",
+    "etc/ssh/",
+    "etc/security/",
+    "etc/profile",
+    "etc/bashrc",
+    "etc/environment",
+    "etc/master.passwd",
+    "etc/pam.d",
+    "proc/self/",
+    "proc/version",
+    "proc/cpuinfo",
+    "proc/meminfo",
+    "proc/net/",
+    "proc/1/",
+    "var/log/",
+    "var/www/",
+    "var/lib/",
+    "var/mail/",
+    "var/spool/",
+    "usr/local/",
+    "root/",
+    "home/",
+    "tmp/",
+    "dev/null",
+    "bin/sh",
+    "bin/bash",
+    "bin/id",
+    "win.ini",
+    "boot.ini",
+    "system.ini",
+    "windows/system32",
+    "winnt/",
+    "windows/",
+    "inetpub/",
+    "system32/",
+    "autoexec.bat",
+    "config.sys",
+    "repair/sam",
+    "php.ini",
+    "my.cnf",
+    "my.ini",
+    "httpd.conf",
+    "apache2.conf",
+    "nginx.conf",
+    "web.config",
+    "wp-config.php",
+    ".htaccess",
+    ".htpasswd",
+    ".bash_history",
+    ".bashrc",
+    ".ssh/",
+    "id_rsa",
+    "authorized_keys",
+    ".env",
+    ".git/",
+    "web-inf/",
+    "meta-inf/",
+    "etc/",
 ];
 
 /// Targets that are telling even without any `../` (absolute reads via LFI).
 const ABSOLUTE: &[&str] = &[
-    "/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts", "/etc/issue", "/proc/self/",
-    "/proc/version", "/etc/master.passwd", "/etc/sudoers", "win.ini", "boot.ini",
-    "system.ini", "/windows/system32/", "/winnt/system32/", "c:/windows/", "c:/boot",
-    "/.ssh/id_rsa", "/root/.bash_history", "/etc/crontab", "/web-inf/web.xml",
-    "php://filter", "php://input", "file:///", "zip://", "phar://", "expect://",
-    "glob://", "compress.zlib://", "php://stdin", "/etc/", "/proc/", "/sys/class/",
-    "/sys/kernel/", "/sys/devices/", ".ssh/id_", "/.ssh/", ".aws/credentials", "/root/.",
-    "/.docker/", "/.kube/config", "/var/run/secrets/", "/var/log/", "c:/inetpub/",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/issue",
+    "/proc/self/",
+    "/proc/version",
+    "/etc/master.passwd",
+    "/etc/sudoers",
+    "win.ini",
+    "boot.ini",
+    "system.ini",
+    "/windows/system32/",
+    "/winnt/system32/",
+    "c:/windows/",
+    "c:/boot",
+    "/.ssh/id_rsa",
+    "/root/.bash_history",
+    "/etc/crontab",
+    "/web-inf/web.xml",
+    "php://filter",
+    "php://input",
+    "file:///",
+    "zip://",
+    "phar://",
+    "expect://",
+    "glob://",
+    "compress.zlib://",
+    "php://stdin",
+    "/etc/",
+    "/proc/",
+    "/sys/class/",
+    "/sys/kernel/",
+    "/sys/devices/",
+    ".ssh/id_",
+    "/.ssh/",
+    ".aws/credentials",
+    "/root/.",
+    "/.docker/",
+    "/.kube/config",
+    "/var/run/secrets/",
+    "/var/log/",
+    "c:/inetpub/",
 ];
 
 /// The traversal detector: target and absolute-path automata.
 pub struct Traversal {
     targets: AhoCorasick,
     absolute: AhoCorasick,
+    /// [`ABSOLUTE`] case-insensitively, for raw (undecoded) header text.
+    absolute_raw: AhoCorasick,
 }
 
 impl Traversal {
@@ -52,7 +149,23 @@ impl Traversal {
                 .build(p)
                 .expect("static traversal patterns compile")
         };
-        Traversal { targets: build(TARGETS), absolute: build(ABSOLUTE) }
+        let absolute_raw = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(ABSOLUTE)
+            .expect("static traversal patterns compile");
+        Traversal {
+            targets: build(TARGETS),
+            absolute: build(ABSOLUTE),
+            absolute_raw,
+        }
+    }
+
+    /// A well-known system path in raw text (a header with no suspicious bytes), one
+    /// automaton pass and no allocation.
+    pub fn system_path(&self, raw: &[u8]) -> Option<(&'static str, usize)> {
+        let m = self.absolute_raw.find(raw)?;
+        Some(("system path in header", m.start()))
     }
 
     /// Judges decoded, case-folded text; returns (reason, offset) when traversal.
@@ -124,7 +237,10 @@ fn count_climbs(p: &[u8]) -> (usize, usize) {
         }
         from = end;
         let before = at.checked_sub(1).map(|k| p[k]);
-        let starts = matches!(before, None | Some(b'/' | b'=' | b' ' | b'"' | b'\'' | b':'));
+        let starts = matches!(
+            before,
+            None | Some(b'/' | b'=' | b' ' | b'"' | b'\'' | b':')
+        );
         let after = p.get(end).copied();
         if starts && matches!(after, None | Some(b'/')) {
             if count == 0 {
@@ -160,8 +276,16 @@ mod tests {
     #[test]
     fn dots_in_names_and_single_relative_links_are_not_flagged() {
         let t = Traversal::new();
-        for s in ["/docs/v1..v2-changes", "next=../account", "/a/b.c/d...e", "v=1..5"] {
-            assert!(t.detect(s.as_bytes()).is_none(), "{s} should not be traversal");
+        for s in [
+            "/docs/v1..v2-changes",
+            "next=../account",
+            "/a/b.c/d...e",
+            "v=1..5",
+        ] {
+            assert!(
+                t.detect(s.as_bytes()).is_none(),
+                "{s} should not be traversal"
+            );
         }
     }
 }

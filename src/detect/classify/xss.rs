@@ -11,21 +11,87 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 /// Tags that run script, load content, or carry handlers commonly used in payloads.
 const TAGS: &[&[u8]] = &[
-    b"script", b"svg", b"img", b"image", b"iframe", b"frame", b"frameset", b"body",
-    b"details", b"video", b"audio", b"source", b"object", b"embed", b"applet", b"input",
-    b"form", b"button", b"math", b"style", b"link", b"meta", b"marquee", b"base", b"xmp",
-    b"isindex", b"textarea", b"keygen", b"html", b"template", b"animate", b"set",
-    b"plaintext", b"xss", b"bgsound", b"layer", b"ilayer", b"noscript", b"select",
-    b"option", b"table", b"td", b"div", b"a", b"p", b"x", b"title", b"dialog", b"portal",
+    b"script",
+    b"svg",
+    b"img",
+    b"image",
+    b"iframe",
+    b"frame",
+    b"frameset",
+    b"body",
+    b"details",
+    b"video",
+    b"audio",
+    b"source",
+    b"object",
+    b"embed",
+    b"applet",
+    b"input",
+    b"form",
+    b"button",
+    b"math",
+    b"style",
+    b"link",
+    b"meta",
+    b"marquee",
+    b"base",
+    b"xmp",
+    b"isindex",
+    b"textarea",
+    b"keygen",
+    b"html",
+    b"template",
+    b"animate",
+    b"set",
+    b"plaintext",
+    b"xss",
+    b"bgsound",
+    b"layer",
+    b"ilayer",
+    b"noscript",
+    b"select",
+    b"option",
+    b"table",
+    b"td",
+    b"div",
+    b"a",
+    b"p",
+    b"x",
+    b"title",
+    b"dialog",
+    b"portal",
 ];
 
 /// JavaScript sinks and gadgets that a payload calls; with a break-out these are XSS.
 const SINKS: &[&str] = &[
-    "alert(", "alert`", "prompt(", "prompt`", "confirm(", "confirm`", "eval(", "eval`",
-    "document.cookie", "document.domain", "document.write", "document.location",
-    "window.location", "location.href", "fromcharcode(", "settimeout(", "setinterval(",
-    "constructor(", "atob(", "import(", ".innerhtml", "top[", "window[", "self[",
-    "print(", "(alert)", "[alert]", "globalthis",
+    "alert(",
+    "alert`",
+    "prompt(",
+    "prompt`",
+    "confirm(",
+    "confirm`",
+    "eval(",
+    "eval`",
+    "document.cookie",
+    "document.domain",
+    "document.write",
+    "document.location",
+    "window.location",
+    "location.href",
+    "fromcharcode(",
+    "settimeout(",
+    "setinterval(",
+    "constructor(",
+    "atob(",
+    "import(",
+    ".innerhtml",
+    "top[",
+    "window[",
+    "self[",
+    "print(",
+    "(alert)",
+    "[alert]",
+    "globalthis",
 ];
 
 /// The XSS detector; holds the sink automaton.
@@ -53,7 +119,9 @@ impl Xss {
         if let Some(r) = handler_attribute(t, false) {
             return Some(r);
         }
-        if let Some(p) = memchr::memmem::find(t, b"behavior:").or_else(|| memchr::memmem::find(t, b"-moz-binding")) {
+        if let Some(p) = memchr::memmem::find(t, b"behavior:")
+            .or_else(|| memchr::memmem::find(t, b"-moz-binding"))
+        {
             return Some(("CSS behavior/binding", p));
         }
         if let Some(p) = memchr::memmem::find(t, b"expression(") {
@@ -71,11 +139,36 @@ impl Xss {
         let before = &t[..m.start()];
         let boundary = before.is_empty()
             || before.iter().rev().take(4).any(|b| {
-                matches!(b, b'\'' | b'"' | b'`' | b';' | b'-' | b'+' | b'(' | b'>' | b'=' | b'|'
-                    | b'&' | b'*' | b'{' | b'}' | b'[' | b',' | b'\n' | b'!' | b'^' | b'~')
+                matches!(
+                    b,
+                    b'\''
+                        | b'"'
+                        | b'`'
+                        | b';'
+                        | b'-'
+                        | b'+'
+                        | b'('
+                        | b'>'
+                        | b'='
+                        | b'|'
+                        | b'&'
+                        | b'*'
+                        | b'{'
+                        | b'}'
+                        | b'['
+                        | b','
+                        | b'\n'
+                        | b'!'
+                        | b'^'
+                        | b'~'
+                )
             });
         let call = t[m.end() - 1] == b'(' || t[m.end() - 1] == b'`';
-        let args_close = !call || t[m.end()..].iter().take(200).any(|b| matches!(b, b')' | b'`'));
+        let args_close = !call
+            || t[m.end()..]
+                .iter()
+                .take(200)
+                .any(|b| matches!(b, b')' | b'`'));
         (boundary && args_close).then_some(("JavaScript call after break-out", m.start()))
     }
 }
@@ -96,7 +189,10 @@ fn tags(t: &[u8]) -> Option<(&'static str, usize)> {
         let rest = &t[p + 1..];
         let closing = rest.first() == Some(&b'/');
         let name_at = usize::from(closing);
-        let name_len = rest[name_at..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+        let name_len = rest[name_at..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
         if name_len == 0 {
             continue;
         }
@@ -114,7 +210,10 @@ fn tags(t: &[u8]) -> Option<(&'static str, usize)> {
         }
         // Attributes are judged within 512 bytes, which keeps `<a<a<a…` linear.
         let window = &rest[..rest.len().min(512)];
-        let tag_end = window.iter().position(|b| *b == b'>').unwrap_or(window.len());
+        let tag_end = window
+            .iter()
+            .position(|b| *b == b'>')
+            .unwrap_or(window.len());
         let attrs = &rest[name_at + name_len..tag_end];
         if handler_attribute(attrs, true).is_some() {
             return Some(("tag with event handler", p));
@@ -124,10 +223,24 @@ fn tags(t: &[u8]) -> Option<(&'static str, usize)> {
         }
         let embeds = matches!(
             name,
-            b"object" | b"embed" | b"applet" | b"base" | b"meta" | b"link" | b"layer" | b"ilayer"
-                | b"bgsound" | b"frameset" | b"frame" | b"import" | b"portal"
+            b"object"
+                | b"embed"
+                | b"applet"
+                | b"base"
+                | b"meta"
+                | b"link"
+                | b"layer"
+                | b"ilayer"
+                | b"bgsound"
+                | b"frameset"
+                | b"frame"
+                | b"import"
+                | b"portal"
         );
-        let bare = matches!(name, b"svg" | b"math" | b"style" | b"xmp" | b"plaintext" | b"xss");
+        let bare = matches!(
+            name,
+            b"svg" | b"math" | b"style" | b"xmp" | b"plaintext" | b"xss"
+        );
         if embeds && (attrs.contains(&b'=') || attrs.is_empty() && after == Some(b'>')) {
             return Some(("tag that loads active content", p));
         }
@@ -158,12 +271,23 @@ fn script_uri(t: &[u8]) -> Option<(&'static str, usize)> {
             n += 1;
         }
         let scheme = &squeezed[squeezed.len() - n..];
-        if scheme.ends_with(b"javascript") || scheme.ends_with(b"vbscript") || scheme == b"livescript" {
+        if scheme.ends_with(b"javascript")
+            || scheme.ends_with(b"vbscript")
+            || scheme == b"livescript"
+        {
             return Some(("script URI", p));
         }
         if scheme.ends_with(b"data") {
-            let after: Vec<u8> = t[p + 1..].iter().take(24).copied().filter(|b| *b != b' ').collect();
-            if after.starts_with(b"text/html") || after.starts_with(b"image/svg") || after.starts_with(b"application/x") {
+            let after: Vec<u8> = t[p + 1..]
+                .iter()
+                .take(24)
+                .copied()
+                .filter(|b| *b != b' ')
+                .collect();
+            if after.starts_with(b"text/html")
+                || after.starts_with(b"image/svg")
+                || after.starts_with(b"application/x")
+            {
                 return Some(("data: URI with HTML", p));
             }
         }
@@ -183,7 +307,10 @@ fn handler_attribute(t: &[u8], in_tag: bool) -> Option<(&'static str, usize)> {
         if !matches!(prev, Some(b' ' | b'"' | b'\'' | b'/' | b'\n' | b'`' | b';')) {
             continue;
         }
-        let name_len = t[p + 2..].iter().take_while(|b| b.is_ascii_alphabetic()).count();
+        let name_len = t[p + 2..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
         if !(3..=24).contains(&name_len) {
             continue;
         }
@@ -197,7 +324,10 @@ fn handler_attribute(t: &[u8], in_tag: bool) -> Option<(&'static str, usize)> {
         let value = &t[k + 1..];
         let name = &t[p + 2..p + 2 + name_len];
         let known = HANDLERS.contains(&name);
-        let scripty = value.iter().take(80).any(|b| matches!(b, b'(' | b'`' | b'=' | b'.'));
+        let scripty = value
+            .iter()
+            .take(80)
+            .any(|b| matches!(b, b'(' | b'`' | b'=' | b'.'));
         if in_tag || known && (scripty || prev != Some(b';')) {
             return Some(("event handler attribute", p));
         }
@@ -207,26 +337,125 @@ fn handler_attribute(t: &[u8], in_tag: bool) -> Option<(&'static str, usize)> {
 
 /// DOM event names (without `on`) that payloads use.
 const HANDLERS: &[&[u8]] = &[
-    b"load", b"error", b"click", b"dblclick", b"mouseover", b"mouseout", b"mousemove",
-    b"mousedown", b"mouseup", b"mouseenter", b"mouseleave", b"focus", b"blur", b"focusin",
-    b"focusout", b"toggle", b"change", b"input", b"submit", b"reset", b"select", b"keydown",
-    b"keyup", b"keypress", b"animationstart", b"animationend", b"animationiteration",
-    b"transitionend", b"transitionstart", b"transitionrun", b"begin", b"end", b"repeat",
-    b"pageshow", b"pagehide", b"hashchange", b"popstate", b"resize", b"scroll", b"unload",
-    b"beforeunload", b"message", b"play", b"playing", b"pause", b"canplay", b"ended",
-    b"loadstart", b"loadeddata", b"loadedmetadata", b"progress", b"durationchange",
-    b"timeupdate", b"volumechange", b"seeked", b"seeking", b"waiting", b"stalled",
-    b"suspend", b"abort", b"drag", b"dragstart", b"dragend", b"dragenter", b"dragleave",
-    b"dragover", b"drop", b"copy", b"cut", b"paste", b"contextmenu", b"wheel",
-    b"mousewheel", b"pointerover", b"pointerdown", b"pointerup", b"pointerenter",
-    b"pointerleave", b"pointermove", b"pointerout", b"touchstart", b"touchend",
-    b"touchmove", b"show", b"invalid", b"search", b"afterprint", b"beforeprint",
-    b"readystatechange", b"start", b"finish", b"bounce", b"online", b"offline",
-    b"storage", b"cuechange", b"formdata", b"auxclick", b"beforeinput", b"beforetoggle",
-    b"scrollend", b"activate", b"beforeactivate", b"beforecopy", b"beforecut",
-    b"beforepaste", b"filterchange", b"help", b"losecapture", b"move", b"propertychange",
-    b"rowenter", b"rowexit", b"selectstart", b"webkitanimationstart",
-    b"webkittransitionend", b"securitypolicyviolation", b"close", b"cancel",
+    b"load",
+    b"error",
+    b"click",
+    b"dblclick",
+    b"mouseover",
+    b"mouseout",
+    b"mousemove",
+    b"mousedown",
+    b"mouseup",
+    b"mouseenter",
+    b"mouseleave",
+    b"focus",
+    b"blur",
+    b"focusin",
+    b"focusout",
+    b"toggle",
+    b"change",
+    b"input",
+    b"submit",
+    b"reset",
+    b"select",
+    b"keydown",
+    b"keyup",
+    b"keypress",
+    b"animationstart",
+    b"animationend",
+    b"animationiteration",
+    b"transitionend",
+    b"transitionstart",
+    b"transitionrun",
+    b"begin",
+    b"end",
+    b"repeat",
+    b"pageshow",
+    b"pagehide",
+    b"hashchange",
+    b"popstate",
+    b"resize",
+    b"scroll",
+    b"unload",
+    b"beforeunload",
+    b"message",
+    b"play",
+    b"playing",
+    b"pause",
+    b"canplay",
+    b"ended",
+    b"loadstart",
+    b"loadeddata",
+    b"loadedmetadata",
+    b"progress",
+    b"durationchange",
+    b"timeupdate",
+    b"volumechange",
+    b"seeked",
+    b"seeking",
+    b"waiting",
+    b"stalled",
+    b"suspend",
+    b"abort",
+    b"drag",
+    b"dragstart",
+    b"dragend",
+    b"dragenter",
+    b"dragleave",
+    b"dragover",
+    b"drop",
+    b"copy",
+    b"cut",
+    b"paste",
+    b"contextmenu",
+    b"wheel",
+    b"mousewheel",
+    b"pointerover",
+    b"pointerdown",
+    b"pointerup",
+    b"pointerenter",
+    b"pointerleave",
+    b"pointermove",
+    b"pointerout",
+    b"touchstart",
+    b"touchend",
+    b"touchmove",
+    b"show",
+    b"invalid",
+    b"search",
+    b"afterprint",
+    b"beforeprint",
+    b"readystatechange",
+    b"start",
+    b"finish",
+    b"bounce",
+    b"online",
+    b"offline",
+    b"storage",
+    b"cuechange",
+    b"formdata",
+    b"auxclick",
+    b"beforeinput",
+    b"beforetoggle",
+    b"scrollend",
+    b"activate",
+    b"beforeactivate",
+    b"beforecopy",
+    b"beforecut",
+    b"beforepaste",
+    b"filterchange",
+    b"help",
+    b"losecapture",
+    b"move",
+    b"propertychange",
+    b"rowenter",
+    b"rowexit",
+    b"selectstart",
+    b"webkitanimationstart",
+    b"webkittransitionend",
+    b"securitypolicyviolation",
+    b"close",
+    b"cancel",
 ];
 
 #[cfg(test)]
