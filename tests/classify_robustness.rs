@@ -1,9 +1,12 @@
 //! The classifier never panics and stays bounded on hostile input.
 
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use palisade::detect::classify::Classifier;
 use proptest::prelude::*;
+
+static CLASSIFIER: LazyLock<Classifier> = LazyLock::new(Classifier::new);
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
@@ -11,14 +14,14 @@ proptest! {
     #[test]
     fn classify_text_never_panics(s in "\\PC{0,300}", part in 0usize..6) {
         let parts = ["url.path", "url.query", "url.original", "user_agent.original", "http.request.referrer", "other"];
-        let c = Classifier::new();
+        let c = &*CLASSIFIER;
         let (classes, findings) = c.classify_text(parts[part], &s);
         prop_assert_eq!(classes.is_empty(), findings.is_empty());
     }
 
     #[test]
     fn classify_never_panics_on_symbol_soup(s in "[%25a-fA-F0-9uUx\\\\.'\"<>/;|&$(){}#*!=+ -]{0,400}") {
-        let c = Classifier::new();
+        let c = &*CLASSIFIER;
         let _ = c.classify_text("url.original", &format!("/p?q={s}"));
         let _ = c.classify_text("user_agent.original", &s);
     }

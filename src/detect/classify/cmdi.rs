@@ -238,6 +238,10 @@ fn batch_control(t: &[u8]) -> Option<usize> {
         let has_in = memchr::memmem::find(window, b" in (")
             .or_else(|| memchr::memmem::find(window, b" in("));
         let Some(i) = has_in else { continue };
+        // cmd.exe loop variables are `%x` / `%%x`: prose ("for the win in (…) do") has none.
+        if memchr::memchr(b'%', &window[..i]).is_none() {
+            continue;
+        }
         let tail = &window[i..];
         if memchr::memmem::find(tail, b") do").is_some()
             || memchr::memmem::find(tail, b")do").is_some()
