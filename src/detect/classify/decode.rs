@@ -119,13 +119,13 @@ fn decode_round(src: &[u8], out: &mut Vec<u8>, steps: &mut Steps) -> bool {
                 changed = true;
                 continue;
             }
-        } else if b == b'&' {
-            if let Some(n) = html_entity(rest, out) {
-                steps.html = true;
-                i += n;
-                changed = true;
-                continue;
-            }
+        } else if b == b'&'
+            && let Some(n) = html_entity(rest, out)
+        {
+            steps.html = true;
+            i += n;
+            changed = true;
+            continue;
         }
         out.push(b);
         i += 1;

@@ -487,10 +487,10 @@ pub fn detect(v: &[u8]) -> Option<Reason> {
         return Some(r);
     }
     for q in [b'\'', b'"'] {
-        if memchr::memchr(q, v).is_some() {
-            if let Some(r) = analyse(v, Some(q)) {
-                return Some(r);
-            }
+        if memchr::memchr(q, v).is_some()
+            && let Some(r) = analyse(v, Some(q))
+        {
+            return Some(r);
         }
     }
     None

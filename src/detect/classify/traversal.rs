@@ -178,11 +178,11 @@ impl Traversal {
         if climbs >= 2 {
             return Some((format!("../ x{climbs}"), first));
         }
-        if climbs == 1 {
-            if let Some(m) = self.targets.find(&p[first..]) {
-                let name = TARGETS[m.pattern().as_usize()];
-                return Some((format!("../ towards {name}"), first));
-            }
+        if climbs == 1
+            && let Some(m) = self.targets.find(&p[first..])
+        {
+            let name = TARGETS[m.pattern().as_usize()];
+            return Some((format!("../ towards {name}"), first));
         }
         let m = self.absolute.find(&p)?;
         let name = ABSOLUTE[m.pattern().as_usize()];
