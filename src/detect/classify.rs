@@ -80,8 +80,9 @@ static PATH_BYTES: ByteClass = ByteClass::new(b"%'\"<>();|$`\\{} *!@^~");
 /// Query values additionally treat `+`/space (encoded spaces), `/`, `:` and `=` inside
 /// a value as worth a look; `&` is the separator and never reaches here raw.
 static QUERY_BYTES: ByteClass = ByteClass::new(b"%'\"<>();|$`\\{} +*/:!@#,^~");
-/// User agents always hold `(`, `)`, `;` and `/`; those do not count there.
-static AGENT_BYTES: ByteClass = ByteClass::new(b"%'\"<>|$`\\{}");
+/// User agents always hold `(`, `)`, `;` and `/`; those do not count there. `=` and `&`
+/// (attributes, entities) are rare in real agents.
+static AGENT_BYTES: ByteClass = ByteClass::new(b"%'\"<>|$`\\{}=&");
 
 /// The request classifier; build once with [`Classifier::new`], share freely.
 pub struct Classifier {

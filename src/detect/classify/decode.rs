@@ -271,6 +271,14 @@ pub fn fold(buf: &mut Vec<u8>) {
             b'\t' | 0x0B | 0x0C | 0 | 0xA0 => (b' ', 1),
             b'\r' => (b'\n', 1),
             0xC2 if buf.get(i + 1) == Some(&0xA0) => (b' ', 2),
+            // Full-width `＜ ＞ ＂ ＇` (U+FF1C/E/02/07), which some back ends fold to ASCII.
+            0xEF if buf.get(i + 1) == Some(&0xBC) => match buf.get(i + 2) {
+                Some(0x9C) => (b'<', 3),
+                Some(0x9E) => (b'>', 3),
+                Some(0x82) => (b'"', 3),
+                Some(0x87) => (b'\'', 3),
+                _ => (b, 1),
+            },
             _ => (b.to_ascii_lowercase(), 1),
         };
         buf[w] = out;
@@ -308,6 +316,7 @@ mod tests {
             "<svg/onload=alert(1)>"
         );
         assert_eq!(dec("a%09b%0bc%a0d", false), "a b c d");
+        assert_eq!(dec("%ef%bc%9cscript%ef%bc%9e", false), "<script>");
     }
 
     #[test]

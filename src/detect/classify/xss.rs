@@ -328,7 +328,9 @@ fn handler_attribute(t: &[u8], in_tag: bool) -> Option<(&'static str, usize)> {
             .iter()
             .take(80)
             .any(|b| matches!(b, b'(' | b'`' | b'=' | b'.'));
-        if in_tag || known && (scripty || prev != Some(b';')) {
+        // After a quote the attribute context is already broken out of: any name counts.
+        let after_quote = matches!(prev, Some(b'"' | b'\'' | b'`'));
+        if in_tag || after_quote || known && (scripty || prev != Some(b';')) {
             return Some(("event handler attribute", p));
         }
     }
