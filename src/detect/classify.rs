@@ -297,10 +297,12 @@ impl Classifier {
         if let Some((reason, at)) = cmdi::detect(norm) {
             out.add(AttackClasses::CMDI, part, ctx, at, reason);
         }
-        if let Some(at) = template::jndi(norm) {
+        // Both need a brace (`${`, `{{`, `#{`, `{%`) or `<%`: skip the searches otherwise.
+        let brace = memchr::memchr2(b'{', b'%', norm).is_some();
+        if let Some(at) = brace.then(|| template::jndi(norm)).flatten() {
             out.add(AttackClasses::JNDI, part, ctx, at, "JNDI lookup");
         }
-        if let Some((reason, at)) = template::ssti(norm) {
+        if let Some((reason, at)) = brace.then(|| template::ssti(norm)).flatten() {
             out.add(AttackClasses::SSTI, part, ctx, at, reason);
         }
     }
@@ -348,18 +350,21 @@ impl CleanCache {
         }
     }
 
+    /// Hash of the length and five 8-byte samples; no copies, no loop over the bytes.
     fn slot(s: &str) -> usize {
         let b = s.as_bytes();
-        let word = |at: usize| -> u64 {
-            let mut w = [0u8; 8];
-            let end = (at + 8).min(b.len());
-            w[..end - at].copy_from_slice(&b[at..end]);
-            u64::from_le_bytes(w)
-        };
-        let mut h = (b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let n = b.len();
-        for at in [0, n / 4, n / 2, n * 3 / 4, n.saturating_sub(8)] {
-            h = (h ^ word(at.min(b.len()))).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut h = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        if n < 8 {
+            for &c in b {
+                h = (h ^ u64::from(c)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            }
+        } else {
+            for at in [0, n / 4, n / 2, n * 3 / 4, n - 8] {
+                let at = at.min(n - 8);
+                let w = u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default());
+                h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            }
         }
         (h >> 50) as usize % CACHE_SLOTS
     }

@@ -137,6 +137,13 @@ pub struct Scanner {
     agents: AhoCorasick,
     /// Indices into [`SENSITIVE_SEGMENTS`] by lower-cased first byte.
     by_first: Vec<Vec<u8>>,
+    /// Bit set of lower-cased first-two-byte pairs of those names: most segments are
+    /// rejected with one lookup.
+    pairs: Vec<u64>,
+}
+
+fn pair_index(a: u8, b: u8) -> usize {
+    usize::from(a.to_ascii_lowercase()) << 8 | usize::from(b.to_ascii_lowercase())
 }
 
 impl Scanner {
@@ -155,9 +162,16 @@ impl Scanner {
         for (i, pat) in SENSITIVE_SEGMENTS.iter().enumerate() {
             by_first[usize::from(pat.as_bytes()[0])].push(i as u8);
         }
+        let mut pairs = vec![0u64; 65536 / 64];
+        for pat in SENSITIVE_SEGMENTS {
+            let p = pat.as_bytes();
+            let i = pair_index(p[0], p[1]);
+            pairs[i / 64] |= 1 << (i % 64);
+        }
         Scanner {
             agents: build(SCANNERS.to_vec(), MatchKind::LeftmostFirst),
             by_first,
+            pairs,
         }
     }
 
@@ -177,6 +191,11 @@ impl Scanner {
             let at = seg_start + off + 1;
             seg_start = at;
             let Some(first) = path.get(at) else { break };
+            let second = path.get(at + 1).copied().unwrap_or(0);
+            let pi = pair_index(*first, second);
+            if self.pairs[pi / 64] & (1 << (pi % 64)) == 0 {
+                continue;
+            }
             for &i in &self.by_first[usize::from(first.to_ascii_lowercase())] {
                 let pat = SENSITIVE_SEGMENTS[usize::from(i)].as_bytes();
                 let Some(found) = path.get(at..at + pat.len()) else {

@@ -119,6 +119,10 @@ impl Xss {
         if let Some(r) = handler_attribute(t, false) {
             return Some(r);
         }
+        // CSS payloads below all hold `:` or `(`.
+        if memchr::memchr2(b':', b'(', t).is_none() {
+            return self.js_breakout(t);
+        }
         if let Some(p) = memchr::memmem::find(t, b"behavior:")
             .or_else(|| memchr::memmem::find(t, b"-moz-binding"))
         {
