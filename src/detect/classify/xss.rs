@@ -1,0 +1,508 @@
+//! Cross-site scripting: HTML and JavaScript context recognition on decoded text.
+//!
+//! Looks for what makes a browser run script, not for words: a tag that loads or runs
+//! script (`<script`, `<svg/onload=`, `<img … onerror=`), an event-handler attribute
+//! (`" onmouseover=`, even without a tag), a script URI (`javascript:`, `vbscript:`,
+//! `data:text/html`, with whitespace tricks inside), a string break-out into a JS
+//! call (`'-alert(1)-'`, `";alert(1)//`), CSS `expression(`. The word `alert` or
+//! `script` in a path (`/blog/tags/alert`, `/scripts/app.js`) has none of that.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// Tags that run script, load content, or carry handlers commonly used in payloads.
+const TAGS: &[&[u8]] = &[
+    b"script",
+    b"svg",
+    b"img",
+    b"image",
+    b"iframe",
+    b"frame",
+    b"frameset",
+    b"body",
+    b"details",
+    b"video",
+    b"audio",
+    b"source",
+    b"object",
+    b"embed",
+    b"applet",
+    b"input",
+    b"form",
+    b"button",
+    b"math",
+    b"style",
+    b"link",
+    b"meta",
+    b"marquee",
+    b"base",
+    b"xmp",
+    b"isindex",
+    b"textarea",
+    b"keygen",
+    b"html",
+    b"template",
+    b"animate",
+    b"set",
+    b"plaintext",
+    b"xss",
+    b"bgsound",
+    b"layer",
+    b"ilayer",
+    b"noscript",
+    b"select",
+    b"option",
+    b"table",
+    b"td",
+    b"div",
+    b"a",
+    b"p",
+    b"x",
+    b"title",
+    b"dialog",
+    b"portal",
+];
+
+/// JavaScript sinks and gadgets that a payload calls; with a break-out these are XSS.
+const SINKS: &[&str] = &[
+    "alert(",
+    "alert`",
+    "prompt(",
+    "prompt`",
+    "confirm(",
+    "confirm`",
+    "eval(",
+    "eval`",
+    "document.cookie",
+    "document.domain",
+    "document.write",
+    "document.location",
+    "window.location",
+    "location.href",
+    "fromcharcode(",
+    "settimeout(",
+    "setinterval(",
+    "constructor(",
+    "atob(",
+    "import(",
+    ".innerhtml",
+    "top[",
+    "window[",
+    "self[",
+    "print(",
+    "(alert)",
+    "[alert]",
+    "globalthis",
+];
+
+/// The XSS detector; holds the sink automaton.
+pub struct Xss {
+    sinks: AhoCorasick,
+}
+
+impl Xss {
+    pub fn new() -> Xss {
+        let sinks = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(SINKS)
+            .expect("static XSS sink patterns compile");
+        Xss { sinks }
+    }
+
+    /// Judges decoded, case-folded text; returns (reason, byte offset) when XSS.
+    pub fn detect(&self, t: &[u8]) -> Option<(&'static str, usize)> {
+        if let Some(r) = tags(t) {
+            return Some(r);
+        }
+        if let Some(r) = script_uri(t) {
+            return Some(r);
+        }
+        if let Some(r) = handler_attribute(t, false) {
+            return Some(r);
+        }
+        // CSS payloads below all hold `:` or `(`.
+        if memchr::memchr2(b':', b'(', t).is_none() {
+            return self.js_breakout(t);
+        }
+        if let Some(p) = memchr::memmem::find(t, b"behavior:")
+            .or_else(|| memchr::memmem::find(t, b"-moz-binding"))
+        {
+            return Some(("CSS behavior/binding", p));
+        }
+        if let Some(p) = memchr::memmem::find(t, b"expression(") {
+            let before = t[..p].iter().rev().find(|b| **b != b' ');
+            if matches!(before, Some(b':' | b'=' | b'"' | b'\'')) {
+                return Some(("CSS expression()", p));
+            }
+        }
+        self.js_breakout(t)
+    }
+
+    /// A JS sink call, with a string break-out or statement boundary before it.
+    fn js_breakout(&self, t: &[u8]) -> Option<(&'static str, usize)> {
+        let m = self.sinks.find(t)?;
+        let before = &t[..m.start()];
+        let boundary = before.is_empty()
+            || before.iter().rev().take(4).any(|b| {
+                matches!(
+                    b,
+                    b'\''
+                        | b'"'
+                        | b'`'
+                        | b';'
+                        | b'-'
+                        | b'+'
+                        | b'('
+                        | b'>'
+                        | b'='
+                        | b'|'
+                        | b'&'
+                        | b'*'
+                        | b'{'
+                        | b'}'
+                        | b'['
+                        | b','
+                        | b'\n'
+                        | b'!'
+                        | b'^'
+                        | b'~'
+                )
+            });
+        let call = t[m.end() - 1] == b'(' || t[m.end() - 1] == b'`';
+        let args_close = !call
+            || t[m.end()..]
+                .iter()
+                .take(200)
+                .any(|b| matches!(b, b')' | b'`'));
+        (boundary && args_close).then_some(("JavaScript call after break-out", m.start()))
+    }
+}
+
+impl Default for Xss {
+    fn default() -> Self {
+        Xss::new()
+    }
+}
+
+/// `<tag` for a known tag, `</script`, `<!--` style break-outs, or any tag with an
+/// `on…=` attribute.
+fn tags(t: &[u8]) -> Option<(&'static str, usize)> {
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(b'<', &t[from..]) {
+        let p = from + off;
+        from = p + 1;
+        let rest = &t[p + 1..];
+        let closing = rest.first() == Some(&b'/');
+        let name_at = usize::from(closing);
+        let name_len = rest[name_at..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if name_len == 0 {
+            continue;
+        }
+        let name = &rest[name_at..name_at + name_len];
+        let after = rest.get(name_at + name_len).copied();
+        let ends_name = matches!(after, None | Some(b' ' | b'/' | b'>' | b'\n' | b'+'));
+        if !ends_name {
+            continue;
+        }
+        if name == b"script" || (name == b"iframe" && !closing) {
+            return Some(("<script>/<iframe> tag", p));
+        }
+        if closing {
+            continue;
+        }
+        // Attributes are judged within 512 bytes, which keeps `<a<a<a…` linear.
+        let window = &rest[..rest.len().min(512)];
+        let tag_end = window
+            .iter()
+            .position(|b| *b == b'>')
+            .unwrap_or(window.len());
+        let attrs = &rest[name_at + name_len..tag_end];
+        if handler_attribute(attrs, true).is_some() {
+            return Some(("tag with event handler", p));
+        }
+        if script_uri(attrs).is_some() {
+            return Some(("tag with script URI", p));
+        }
+        let embeds = matches!(
+            name,
+            b"object"
+                | b"embed"
+                | b"applet"
+                | b"base"
+                | b"meta"
+                | b"link"
+                | b"layer"
+                | b"ilayer"
+                | b"bgsound"
+                | b"frameset"
+                | b"frame"
+                | b"import"
+                | b"portal"
+        );
+        let bare = matches!(
+            name,
+            b"svg" | b"math" | b"style" | b"xmp" | b"plaintext" | b"xss"
+        );
+        if embeds && (attrs.contains(&b'=') || attrs.is_empty() && after == Some(b'>')) {
+            return Some(("tag that loads active content", p));
+        }
+        if bare && matches!(after, Some(b'>' | b'/')) && TAGS.contains(&name) {
+            return Some(("active HTML tag", p));
+        }
+    }
+    None
+}
+
+/// `javascript:`, `vbscript:`, `livescript:`, `data:text/html`, ignoring whitespace
+/// and control characters a browser skips inside the scheme.
+fn script_uri(t: &[u8]) -> Option<(&'static str, usize)> {
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(b':', &t[from..]) {
+        let p = from + off;
+        from = p + 1;
+        let mut squeezed = [0u8; 10];
+        let mut n = 0;
+        for &b in t[..p].iter().rev() {
+            if b == b' ' || b == b'\n' || b < 0x20 {
+                continue;
+            }
+            if !b.is_ascii_alphabetic() || n == squeezed.len() {
+                break;
+            }
+            squeezed[squeezed.len() - 1 - n] = b;
+            n += 1;
+        }
+        let scheme = &squeezed[squeezed.len() - n..];
+        if scheme.ends_with(b"javascript")
+            || scheme.ends_with(b"vbscript")
+            || scheme == b"livescript"
+        {
+            return Some(("script URI", p));
+        }
+        if scheme.ends_with(b"data") {
+            let after: Vec<u8> = t[p + 1..]
+                .iter()
+                .take(24)
+                .copied()
+                .filter(|b| *b != b' ')
+                .collect();
+            if after.starts_with(b"text/html")
+                || after.starts_with(b"image/svg")
+                || after.starts_with(b"application/x")
+            {
+                return Some(("data: URI with HTML", p));
+            }
+        }
+    }
+    None
+}
+
+/// Event-handler attribute: `on<name>=` preceded by a separator a browser accepts
+/// between attributes (space, quote, slash) and followed by a value. Inside a tag
+/// (`in_tag`) any `on…=` name counts, since browsers add events faster than lists do.
+fn handler_attribute(t: &[u8], in_tag: bool) -> Option<(&'static str, usize)> {
+    let mut from = 0;
+    while let Some(off) = memchr::memmem::find(&t[from..], b"on") {
+        let p = from + off;
+        from = p + 2;
+        let prev = p.checked_sub(1).map(|q| t[q]);
+        if !matches!(prev, Some(b' ' | b'"' | b'\'' | b'/' | b'\n' | b'`' | b';')) {
+            continue;
+        }
+        let name_len = t[p + 2..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        if !(3..=24).contains(&name_len) {
+            continue;
+        }
+        let mut k = p + 2 + name_len;
+        while t.get(k) == Some(&b' ') {
+            k += 1;
+        }
+        if t.get(k) != Some(&b'=') {
+            continue;
+        }
+        let value = &t[k + 1..];
+        let name = &t[p + 2..p + 2 + name_len];
+        let known = HANDLERS.contains(&name);
+        let scripty = value
+            .iter()
+            .take(80)
+            .any(|b| matches!(b, b'(' | b'`' | b'=' | b'.'));
+        // After a quote the attribute context is already broken out of: any name counts.
+        let after_quote = matches!(prev, Some(b'"' | b'\'' | b'`'));
+        if in_tag || after_quote || known && (scripty || prev != Some(b';')) {
+            return Some(("event handler attribute", p));
+        }
+    }
+    None
+}
+
+/// DOM event names (without `on`) that payloads use.
+const HANDLERS: &[&[u8]] = &[
+    b"load",
+    b"error",
+    b"click",
+    b"dblclick",
+    b"mouseover",
+    b"mouseout",
+    b"mousemove",
+    b"mousedown",
+    b"mouseup",
+    b"mouseenter",
+    b"mouseleave",
+    b"focus",
+    b"blur",
+    b"focusin",
+    b"focusout",
+    b"toggle",
+    b"change",
+    b"input",
+    b"submit",
+    b"reset",
+    b"select",
+    b"keydown",
+    b"keyup",
+    b"keypress",
+    b"animationstart",
+    b"animationend",
+    b"animationiteration",
+    b"transitionend",
+    b"transitionstart",
+    b"transitionrun",
+    b"begin",
+    b"end",
+    b"repeat",
+    b"pageshow",
+    b"pagehide",
+    b"hashchange",
+    b"popstate",
+    b"resize",
+    b"scroll",
+    b"unload",
+    b"beforeunload",
+    b"message",
+    b"play",
+    b"playing",
+    b"pause",
+    b"canplay",
+    b"ended",
+    b"loadstart",
+    b"loadeddata",
+    b"loadedmetadata",
+    b"progress",
+    b"durationchange",
+    b"timeupdate",
+    b"volumechange",
+    b"seeked",
+    b"seeking",
+    b"waiting",
+    b"stalled",
+    b"suspend",
+    b"abort",
+    b"drag",
+    b"dragstart",
+    b"dragend",
+    b"dragenter",
+    b"dragleave",
+    b"dragover",
+    b"drop",
+    b"copy",
+    b"cut",
+    b"paste",
+    b"contextmenu",
+    b"wheel",
+    b"mousewheel",
+    b"pointerover",
+    b"pointerdown",
+    b"pointerup",
+    b"pointerenter",
+    b"pointerleave",
+    b"pointermove",
+    b"pointerout",
+    b"touchstart",
+    b"touchend",
+    b"touchmove",
+    b"show",
+    b"invalid",
+    b"search",
+    b"afterprint",
+    b"beforeprint",
+    b"readystatechange",
+    b"start",
+    b"finish",
+    b"bounce",
+    b"online",
+    b"offline",
+    b"storage",
+    b"cuechange",
+    b"formdata",
+    b"auxclick",
+    b"beforeinput",
+    b"beforetoggle",
+    b"scrollend",
+    b"activate",
+    b"beforeactivate",
+    b"beforecopy",
+    b"beforecut",
+    b"beforepaste",
+    b"filterchange",
+    b"help",
+    b"losecapture",
+    b"move",
+    b"propertychange",
+    b"rowenter",
+    b"rowexit",
+    b"selectstart",
+    b"webkitanimationstart",
+    b"webkittransitionend",
+    b"securitypolicyviolation",
+    b"close",
+    b"cancel",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::Xss;
+
+    #[test]
+    fn payloads_in_html_and_js_context_are_flagged() {
+        let x = Xss::new();
+        for s in [
+            "<script>alert(1)</script>",
+            "<svg/onload=alert(1)>",
+            "<img src=x onerror=alert(1)>",
+            "<iframe src=javascript:alert(1)>",
+            "<details open ontoggle=alert(1)>",
+            "\" onmouseover=\"alert(1)",
+            "'-alert(1)-'",
+            "\";alert(1)//",
+            "java\tscript:alert(1)",
+            "data:text/html;base64,pd9zy3jpchq+",
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "width:expression(alert(1))",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_some(), "{s} should be XSS");
+        }
+    }
+
+    #[test]
+    fn words_alert_and_script_are_not_flagged() {
+        let x = Xss::new();
+        for s in [
+            "/scripts/app.js",
+            "/blog/tags/alert",
+            "/javascript/tutorial",
+            "q=red alert",
+            "a < b and c > d",
+            "onboarding=1",
+            "<3 love it",
+            "see: online help",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
+        }
+    }
+}
