@@ -434,7 +434,10 @@ mod tests {
 
     #[test]
     fn get_reaches_typed_and_extra_fields() {
-        let mut e = Event { status: Some(401), ..Event::default() };
+        let mut e = Event {
+            status: Some(401),
+            ..Event::default()
+        };
         e.push_extra("nginx.zone", "api");
         assert_eq!(e.get("http.response.status_code"), Some(Value::Int(401)));
         assert_eq!(e.get("nginx.zone"), Some(Value::Str("api")));

@@ -9,6 +9,7 @@ pub mod detect;
 pub mod eval;
 pub mod event;
 pub mod parse;
+pub mod pipeline;
 pub mod report;
 pub mod respond;
 pub mod sample;

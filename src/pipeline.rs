@@ -19,10 +19,10 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::{Config, SourceConfig};
-use crate::detect::{Detection, DetectionState, Level, RuleMeta};
 use crate::detect::classify::Classifier;
 use crate::detect::engine::Engine;
 use crate::detect::sigma::RuleSet;
+use crate::detect::{Detection, DetectionState, Level, RuleMeta};
 use crate::event::Event;
 use crate::parse::monitor::{FormatMismatch, FormatMonitor};
 use crate::parse::{self, Parser};
@@ -34,7 +34,10 @@ use crate::store::{CounterDelta, EventClass, MinuteCounters};
 #[derive(Debug, Error)]
 pub enum PipelineError {
     #[error("source {source_name:?}: {message}")]
-    Parser { source_name: String, message: String },
+    Parser {
+        source_name: String,
+        message: String,
+    },
 }
 
 /// Counters for one source, reported at the end of a scan and exported as metrics.
@@ -74,7 +77,10 @@ pub struct Pipeline {
 
 /// Always left out of detection: the host talking to itself.
 fn loopback() -> [IpNet; 2] {
-    ["127.0.0.0/8".parse().expect("constant"), "::1/128".parse().expect("constant")]
+    [
+        "127.0.0.0/8".parse().expect("constant"),
+        "::1/128".parse().expect("constant"),
+    ]
 }
 
 impl Pipeline {
@@ -251,7 +257,10 @@ impl Pipeline {
 
     /// Per-source counters, by source name.
     pub fn source_stats(&self) -> Vec<(Arc<str>, SourceStats)> {
-        self.sources.iter().map(|s| (s.name.clone(), s.stats.clone())).collect()
+        self.sources
+            .iter()
+            .map(|s| (s.name.clone(), s.stats.clone()))
+            .collect()
     }
 
     /// The rule engine (for stats and explanations).

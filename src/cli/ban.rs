@@ -55,8 +55,13 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
 }
 
 fn operator() -> String {
-    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_default();
-    format!("operator:{}", if user.is_empty() { "unknown" } else { &user })
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_default();
+    format!(
+        "operator:{}",
+        if user.is_empty() { "unknown" } else { &user }
+    )
 }
 
 pub fn run(cmd: BanCommand, config_path: Option<&Path>) -> Result<i32> {
@@ -69,7 +74,12 @@ pub fn run(cmd: BanCommand, config_path: Option<&Path>) -> Result<i32> {
     )
     .with_context(|| format!("opening the ban record in {}", config.store.path.display()))?;
     match cmd {
-        BanCommand::Add { scope, duration, reason, force } => {
+        BanCommand::Add {
+            scope,
+            duration,
+            reason,
+            force,
+        } => {
             let decisions = responder.ban_add(scope, duration, &reason, force, &operator())?;
             for d in decisions {
                 println!("{d}");
@@ -90,9 +100,15 @@ pub fn run(cmd: BanCommand, config_path: Option<&Path>) -> Result<i32> {
                 if json {
                     println!("{}", serde_json::to_string(&b.ban)?);
                 } else {
-                    let until = b.ban.until.map_or("permanent".to_string(), |t| t.to_string());
+                    let until = b
+                        .ban
+                        .until
+                        .map_or("permanent".to_string(), |t| t.to_string());
                     let sim = if b.simulated { " (simulated)" } else { "" };
-                    println!("{}  until {until}  {}  by {}{sim}", b.ban.scope, b.ban.reason, b.caused_by);
+                    println!(
+                        "{}  until {until}  {}  by {}{sim}",
+                        b.ban.scope, b.ban.reason, b.caused_by
+                    );
                 }
             }
         }

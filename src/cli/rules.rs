@@ -147,10 +147,37 @@ fn test(
                     println!("  no rule matches");
                 }
                 for m in &matches {
-                    println!("  {m}");
+                    print_explanation(m);
                 }
             }
         }
     }
     Ok(if any { 0 } else { 1 })
+}
+
+fn print_explanation(m: &palisade::detect::engine::Explanation) {
+    let role = if m.generates {
+        ""
+    } else {
+        " (feeds correlations only)"
+    };
+    println!(
+        "  rule {} [{}] {}{role}",
+        m.rule.title, m.rule.level, m.rule.id
+    );
+    for sel in m.selections.iter().filter(|s| s.matched) {
+        for item in &sel.items {
+            let value = item.event_value.as_deref().unwrap_or("<absent>");
+            println!(
+                "    {}: {}{} {} (event: {value:?})",
+                sel.name,
+                item.field,
+                item.modifiers,
+                item.values.join(" | ")
+            );
+        }
+    }
+    for c in &m.feeds {
+        println!("    counts towards: {} [{}]", c.title, c.level);
+    }
 }

@@ -199,7 +199,9 @@ pub fn scan_sources(
     };
     let mut printer = DetectionPrinter::new(args.json, color);
     let progress = progress_bar(inputs, args.no_progress);
-    let progress_counter = progress.as_ref().map(|_| Arc::new(std::sync::atomic::AtomicU64::new(0)));
+    let progress_counter = progress
+        .as_ref()
+        .map(|_| Arc::new(std::sync::atomic::AtomicU64::new(0)));
     let started = Instant::now();
     let mut summary = ScanSummary::default();
     let mut out: Vec<Detection> = Vec::new();
@@ -212,9 +214,8 @@ pub fn scan_sources(
         let name = pipeline.source_name(idx).clone();
         let opts = ReadOptions {
             max_line_bytes: source.max_line_bytes,
-            ..Default::default()
+            progress: progress_counter.clone(),
         };
-        let base = summary.bytes;
         let mut n: u64 = 0;
         let stats = file::read_lines(&name, &input.path, &opts, |line| {
             pipeline.process_line(idx, line, &mut out);
@@ -237,7 +238,11 @@ pub fn scan_sources(
         if let Some(s) = &mut store {
             emit(&mut out, &mut closed, args, &mut printer, &mut summary);
             let counters = pipeline.drain_counters();
-            let batch = Batch { detections: &closed, checkpoints: &[], counters: &counters };
+            let batch = Batch {
+                detections: &closed,
+                checkpoints: &[],
+                counters: &counters,
+            };
             s.commit(&batch).context("storing detections")?;
             closed.clear();
         }
@@ -246,7 +251,11 @@ pub fn scan_sources(
     emit(&mut out, &mut closed, args, &mut printer, &mut summary);
     if let Some(s) = &mut store {
         let counters = pipeline.drain_counters();
-        let batch = Batch { detections: &closed, checkpoints: &[], counters: &counters };
+        let batch = Batch {
+            detections: &closed,
+            checkpoints: &[],
+            counters: &counters,
+        };
         s.commit(&batch).context("storing detections")?;
     }
     printer.flush()?;
@@ -318,7 +327,13 @@ fn report_summary(summary: &ScanSummary, pipeline: &Pipeline, json: bool) {
             text.push_str(&format!(" [{reason}: {n}]"));
         }
     }
-    let evicted = pipeline.engine().stats().evicted_keys;
+    let evicted: u64 = pipeline
+        .engine()
+        .stats()
+        .rules
+        .iter()
+        .map(|r| r.evicted_keys)
+        .sum();
     if evicted > 0 {
         text.push_str(&format!(
             "\n  {evicted} keys evicted from windows (memory ceiling)"

@@ -51,13 +51,14 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     if config.sources.is_empty() {
         bail!("{}: no [[sources]] to watch", path.display());
     }
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::default());
     let _server = if config.metrics.enabled && !args.no_metrics {
-        let listen = args
-            .metrics_listen
-            .clone()
-            .unwrap_or(config.metrics.listen.clone());
-        let server = palisade::serve::http::spawn(&listen, &config.metrics, metrics.clone())
+        let mut opts = ServerOptions::from_config(&config.metrics, Some(config.store.path.clone()));
+        if let Some(listen) = &args.metrics_listen {
+            opts.listen = listen.clone();
+        }
+        let listen = opts.listen.clone();
+        let server = palisade::serve::spawn_with(opts, metrics.clone())
             .with_context(|| format!("serving metrics on {listen}"))?;
         tracing::info!(address = %server.local_addr(), "Serving metrics");
         Some(server)
@@ -69,20 +70,8 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     let mut store = Store::open(&config.store.path)
         .with_context(|| format!("opening store {}", config.store.path.display()))?;
     let checkpoints = store.load_checkpoints().context("loading checkpoints")?;
-    let specs = config
-        .sources
-        .iter()
-        .map(|s| TailSpec {
-            source: Arc::from(s.display_name()),
-            pattern: s.path.clone(),
-            max_line_bytes: s.max_line_bytes,
-        })
-        .collect();
-    let opts = TailOptions {
-        start_at_end: config.watch.start_at_end,
-        ..Default::default()
-    };
-    let mut tailer = Tailer::new(specs, checkpoints, opts);
+    let specs = config.sources.iter().map(TailSpec::from_config).collect();
+    let mut tailer = Tailer::new(specs, checkpoints, TailOptions::from_config(&config.watch));
     let mut response = Response::start(&config)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -94,24 +83,35 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     let mut lines: Vec<Line> = Vec::new();
     let mut out: Vec<Detection> = Vec::new();
     let mut pending: Vec<Detection> = Vec::new();
+    let mut counters: Vec<CounterDelta> = Vec::new();
     let started = Instant::now();
     while !stop.load(Ordering::SeqCst) && args.duration.is_none_or(|d| started.elapsed() < d) {
         let tick = Instant::now();
         for notice in tailer.poll(&mut lines) {
-            log_notice(&notice, &metrics);
+            log_notice(&notice, &pipeline);
         }
+        let now = jiff::Timestamp::now();
         for line in lines.drain(..) {
             let Some(idx) = pipeline.source_index(&line.source) else {
                 continue;
             };
-            metrics.line_read(&line.source);
             pipeline.process_line(idx, &line, &mut out);
+            if let (Some(m), Some(t)) = (pipeline.source_metrics(idx), pipeline.clock()) {
+                m.set_lag(t, now);
+            }
         }
-        pipeline.advance_to_clock(&mut out);
         pending.append(&mut out);
+        counters.append(&mut pipeline.drain_counters());
         // Checkpoints advance only together with the detections from those lines.
-        match store.commit_batch(&pending, &tailer.checkpoints()) {
+        let checkpoints = tailer.checkpoints();
+        let batch = Batch {
+            detections: &pending,
+            checkpoints: &checkpoints,
+            counters: &counters,
+        };
+        match store.commit(&batch) {
             Ok(()) => {
+                counters.clear();
                 for d in pending.drain(..) {
                     metrics.observe_detection(&d);
                     response.on_detection(&d, &metrics);
@@ -134,15 +134,27 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     }
     pipeline.finish(&mut out);
     pending.append(&mut out);
+    counters.append(&mut pipeline.drain_counters());
+    let checkpoints = tailer.checkpoints();
+    let batch = Batch {
+        detections: &pending,
+        checkpoints: &checkpoints,
+        counters: &counters,
+    };
     store
-        .commit_batch(&pending, &tailer.checkpoints())
+        .commit(&batch)
         .context("storing detections at shutdown")?;
+    response.shutdown();
     tracing::info!("Stopped");
     Ok(0)
 }
 
 fn log_notice(notice: &TailNotice, pipeline: &Pipeline) {
-    let metrics = |source: &str| pipeline.source_index(source).and_then(|i| pipeline.source_metrics(i));
+    let metrics = |source: &str| {
+        pipeline
+            .source_index(source)
+            .and_then(|i| pipeline.source_metrics(i))
+    };
     match notice {
         TailNotice::Truncated { source, .. } | TailNotice::Rewritten { source, .. } => {
             if let Some(m) = metrics(source) {
@@ -190,8 +202,14 @@ impl Response {
         let outbox = if config.alerts.is_empty() {
             None
         } else {
-            let sinks = config.alerts.build_sinks().context("configuring alert sinks")?;
-            let cfg = config.alerts.outbox().context("configuring the alert outbox")?;
+            let sinks = config
+                .alerts
+                .build_sinks()
+                .context("configuring alert sinks")?;
+            let cfg = config
+                .alerts
+                .outbox()
+                .context("configuring the alert outbox")?;
             let _guard = runtime.enter();
             Some(Outbox::open(&config.store.path, sinks, cfg).context("opening the alert outbox")?)
         };
@@ -237,7 +255,9 @@ impl Response {
         }
         self.last_expiry = Instant::now();
         match self.responder.expire(jiff::Timestamp::now()) {
-            Ok(lifted) if !lifted.is_empty() => tracing::info!(count = lifted.len(), "Bans expired"),
+            Ok(lifted) if !lifted.is_empty() => {
+                tracing::info!(count = lifted.len(), "Bans expired")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "Cannot expire bans"),
         }

@@ -152,22 +152,36 @@ pub(crate) fn event_for(line: &Line, text: &str) -> Event {
 /// (the per-line `auto` parser is the fallback when nothing fits).
 pub fn sniff(lines: &[Line], net: &NetworkConfig) -> Option<ParserConfig> {
     let candidates = [
-        ParserConfig::Nginx { log_format: "main".into() },
-        ParserConfig::Nginx { log_format: "combined".into() },
+        ParserConfig::Nginx {
+            log_format: "main".into(),
+        },
+        ParserConfig::Nginx {
+            log_format: "combined".into(),
+        },
         ParserConfig::NginxError,
         ParserConfig::Backend,
         ParserConfig::SecurityLog,
         ParserConfig::Journal,
-        ParserConfig::Json { fields: Default::default() },
+        ParserConfig::Json {
+            fields: Default::default(),
+        },
         ParserConfig::ApacheError,
         ParserConfig::Syslog,
     ];
     let mut best: Option<(usize, ParserConfig)> = None;
     for candidate in candidates {
-        let source = SourceConfig { parser: candidate.clone(), ..SourceConfig::default() };
-        let Ok(mut parser) = build(&source, net) else { continue };
+        let source = SourceConfig {
+            parser: candidate.clone(),
+            ..SourceConfig::default()
+        };
+        let Ok(mut parser) = build(&source, net) else {
+            continue;
+        };
         let mut events = Vec::new();
-        let ok = lines.iter().filter(|l| parser.parse(l, &mut events).is_ok()).count();
+        let ok = lines
+            .iter()
+            .filter(|l| parser.parse(l, &mut events).is_ok())
+            .count();
         if ok * 2 >= lines.len() && ok > 0 && best.as_ref().is_none_or(|(n, _)| ok > *n) {
             best = Some((ok, candidate));
         }

@@ -32,13 +32,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::Sink;
 use super::alertmanager::AlertmanagerSink;
 use super::email::{EmailConfig, EmailSink};
 use super::file::{FileSink, FileTarget};
 use super::outbox::OutboxConfig;
 use super::slack::SlackSink;
 use super::webhook::WebhookSink;
-use super::Sink;
 use crate::config::parse_duration;
 
 /// `[alerts]`
@@ -103,10 +103,17 @@ pub enum AlertConfigError {
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> AlertConfigError {
-    AlertConfigError::Invalid { field: field.into(), message: message.into() }
+    AlertConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
-fn secret(field: &str, direct: &Option<String>, env: &Option<String>) -> Result<Option<String>, AlertConfigError> {
+fn secret(
+    field: &str,
+    direct: &Option<String>,
+    env: &Option<String>,
+) -> Result<Option<String>, AlertConfigError> {
     if let Some(name) = env {
         return std::env::var(name)
             .map(Some)
@@ -115,10 +122,16 @@ fn secret(field: &str, direct: &Option<String>, env: &Option<String>) -> Result<
     Ok(direct.clone())
 }
 
-fn duration(field: &str, text: &Option<String>, default: Duration) -> Result<Duration, AlertConfigError> {
+fn duration(
+    field: &str,
+    text: &Option<String>,
+    default: Duration,
+) -> Result<Duration, AlertConfigError> {
     match text {
         None => Ok(default),
-        Some(t) => parse_duration(t).ok_or_else(|| invalid(field, format!("{t:?} is not a duration"))),
+        Some(t) => {
+            parse_duration(t).ok_or_else(|| invalid(field, format!("{t:?} is not a duration")))
+        }
     }
 }
 
@@ -135,7 +148,11 @@ impl AlertsConfig {
     /// The outbox settings this section asks for.
     pub fn outbox(&self) -> Result<OutboxConfig, AlertConfigError> {
         let mut cfg = OutboxConfig::default();
-        cfg.digest_interval = duration("digest_interval", &self.digest_interval, cfg.digest_interval)?;
+        cfg.digest_interval = duration(
+            "digest_interval",
+            &self.digest_interval,
+            cfg.digest_interval,
+        )?;
         Ok(cfg)
     }
 
@@ -144,8 +161,12 @@ impl AlertsConfig {
         let timeout = duration("http_timeout", &self.http_timeout, Duration::from_secs(10))?;
         let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
         if let Some(slack) = &self.slack {
-            let url = secret("slack.webhook_url", &slack.webhook_url, &slack.webhook_url_env)?
-                .ok_or_else(|| invalid("slack", "set webhook_url_env (or webhook_url)"))?;
+            let url = secret(
+                "slack.webhook_url",
+                &slack.webhook_url,
+                &slack.webhook_url_env,
+            )?
+            .ok_or_else(|| invalid("slack", "set webhook_url_env (or webhook_url)"))?;
             sinks.push(Arc::new(SlackSink::new(url, timeout)));
         }
         for (i, w) in self.webhook.iter().enumerate() {
@@ -153,7 +174,11 @@ impl AlertsConfig {
             if w.url.is_empty() {
                 return Err(invalid(&field, "url is empty"));
             }
-            let name = if w.name.is_empty() { format!("webhook-{i}") } else { w.name.clone() };
+            let name = if w.name.is_empty() {
+                format!("webhook-{i}")
+            } else {
+                w.name.clone()
+            };
             let mut sink = WebhookSink::new(name, &w.url, timeout);
             if let Some(key) = secret(&field, &None, &w.secret_env)? {
                 sink = sink.with_secret(key);
@@ -172,7 +197,11 @@ impl AlertsConfig {
             sinks.push(Arc::new(sink));
         }
         if let Some(am) = &self.alertmanager {
-            sinks.push(Arc::new(AlertmanagerSink::new(&am.url, am.generator_url.clone(), timeout)));
+            sinks.push(Arc::new(AlertmanagerSink::new(
+                &am.url,
+                am.generator_url.clone(),
+                timeout,
+            )));
         }
         if let Some(path) = &self.file {
             sinks.push(Arc::new(FileSink::new(FileTarget::JsonLines(path.clone()))));
@@ -187,10 +216,9 @@ mod tests {
 
     #[test]
     fn missing_secret_variable_is_named_in_the_error() {
-        let cfg: AlertsConfig = toml::from_str(
-            "[slack]\nwebhook_url_env = \"PALISADE_TEST_SURELY_UNSET_VARIABLE\"\n",
-        )
-        .unwrap();
+        let cfg: AlertsConfig =
+            toml::from_str("[slack]\nwebhook_url_env = \"PALISADE_TEST_SURELY_UNSET_VARIABLE\"\n")
+                .unwrap();
         let err = cfg.build_sinks().err().expect("must fail").to_string();
         assert!(err.contains("PALISADE_TEST_SURELY_UNSET_VARIABLE"), "{err}");
     }
