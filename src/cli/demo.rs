@@ -61,7 +61,7 @@ pub fn run(args: DemoArgs, color: bool) -> Result<i32> {
     };
     let code = scan::run(scan_args, Some(&config_path), color)?;
     eprintln!(
-        "\nnext: `palisade -c {} status --at 2026-11-20T14:00:00Z` for the runbook's quick assessment",
+        "\nnext: `palisade -c {} status --at 2026-11-20T14:00:00Z --window 6h` for the runbook's quick assessment",
         config_path.display()
     );
     Ok(code)

@@ -16,9 +16,19 @@ pub struct StatusArgs {
     /// Assess as of this instant (RFC 3339) instead of now, e.g. for a replayed log.
     #[arg(long)]
     pub at: Option<Timestamp>,
+    /// How far back to look, e.g. `1h` (the runbook's window), `24h`.
+    #[arg(long, default_value = "1h", value_parser = parse_window)]
+    pub window: std::time::Duration,
+    /// How many offending addresses to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
     /// JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_window(s: &str) -> Result<std::time::Duration, String> {
+    palisade::config::parse_duration(s).ok_or_else(|| format!("not a duration: {s:?} (try 1h)"))
 }
 
 pub fn run(args: StatusArgs, config_path: Option<&Path>, color: bool) -> Result<i32> {
@@ -32,7 +42,13 @@ pub fn run(args: StatusArgs, config_path: Option<&Path>, color: bool) -> Result<
     }
     let store = Store::open(&path).with_context(|| format!("opening store {}", path.display()))?;
     let now = args.at.unwrap_or_else(Timestamp::now);
-    let report = palisade::report::status::status(&store, now).context("reading the store")?;
+    let window = jiff::SignedDuration::try_from(args.window).context("window too long")?;
+    let opts = palisade::report::status::StatusOptions {
+        window,
+        top_ips: args.top,
+    };
+    let report =
+        palisade::report::status::status_with(&store, now, &opts).context("reading the store")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
