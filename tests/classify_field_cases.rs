@@ -139,6 +139,7 @@ fn each_class_is_recognised_with_its_part() {
         ("/p?name=%7B%7B7*7%7D%7D", AttackClasses::SSTI, "url.query"),
         ("/.env", AttackClasses::SENSITIVE_FILE, "url.path"),
         ("/.git/config", AttackClasses::SENSITIVE_FILE, "url.path"),
+        ("/show.php?u_id[$ne]=2", AttackClasses::SQLI, "url.query"),
         (
             "/p?q=%3Csvg%2Fonload%3Dalert(1)%3E",
             AttackClasses::XSS,

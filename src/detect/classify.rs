@@ -272,6 +272,15 @@ impl Classifier {
         let (mut norm, steps) = decode::decode(raw, plus);
         decode::fold(&mut norm);
         self.common(part, &norm, &steps, out);
+        if let Some(at) = nosql_operator(&norm) {
+            out.add(
+                AttackClasses::SQLI,
+                part,
+                (&steps, &norm),
+                at,
+                "NoSQL query operator",
+            );
+        }
         let eq = if part == PART_USER_AGENT {
             None
         } else {
@@ -387,6 +396,23 @@ fn cached_clean(
     if out.findings.len() == before && value.len() <= 1024 {
         cache.with_borrow_mut(|c| c.slots[slot] = Some(value.into()));
     }
+}
+
+/// `id[$ne]=`, `[$regex]`: MongoDB-style operators smuggled in parameter names.
+fn nosql_operator(t: &[u8]) -> Option<usize> {
+    const OPS: [&[u8]; 12] = [
+        b"ne]", b"gt]", b"gte]", b"lt]", b"lte]", b"regex]", b"where]", b"in]", b"nin]",
+        b"exists]", b"expr]", b"or]",
+    ];
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(b'$', &t[from..]) {
+        let at = from + off;
+        from = at + 1;
+        if at > 0 && t[at - 1] == b'[' && OPS.iter().any(|op| t[at + 1..].starts_with(op)) {
+            return Some(at - 1);
+        }
+    }
+    None
 }
 
 fn clip(s: &[u8]) -> &[u8] {

@@ -275,6 +275,28 @@ fn decisive_function(w: &[u8]) -> bool {
     DECISIVE.contains(&w)
 }
 
+/// Stored procedures and functions that are telling even without `(` (T-SQL calls
+/// them without parentheses: `exec xp_cmdshell 'dir'`).
+fn decisive_word(w: &[u8]) -> bool {
+    const WORDS: &[&[u8]] = &[
+        b"xp_cmdshell",
+        b"sp_executesql",
+        b"sp_oacreate",
+        b"sp_oamethod",
+        b"sp_makewebtask",
+        b"sp_addextendedproc",
+        b"xp_regread",
+        b"xp_regwrite",
+        b"xp_dirtree",
+        b"xp_fileexist",
+        b"pg_sleep",
+        b"dbms_pipe.receive_message",
+        b"dbms_lock.sleep",
+        b"utl_http.request",
+    ];
+    WORDS.contains(&w)
+}
+
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
@@ -458,7 +480,9 @@ impl<'a> Lexer<'a> {
         while matches!(rest.get(after), Some(b' ' | b'\n')) {
             after += 1;
         }
-        let tok = if rest.get(after) == Some(&b'(') && !matches!(keyword(w), Some(Tok::Logic)) {
+        let tok = if decisive_word(w) {
+            Tok::Func(FnClass::Decisive)
+        } else if rest.get(after) == Some(&b'(') && !matches!(keyword(w), Some(Tok::Logic)) {
             Tok::Func(if decisive_function(w) {
                 FnClass::Decisive
             } else if sql_function(w) {
@@ -573,6 +597,7 @@ fn tail_is_sql(rest: &[Tok]) -> bool {
     let window = &rest[..n];
     let has = |f: fn(&Tok) -> bool| window.iter().any(f);
     has(|t| matches!(t, Tok::Cmp | Tok::Comment { short: true } | Tok::Semi))
+        || has(|t| matches!(t, Tok::Kw(Kw::Select | Kw::Union | Kw::Schema)))
         || has(|t| matches!(t, Tok::Func(FnClass::Sql | FnClass::Decisive)))
         || matches!(window, [Tok::Num | Tok::Kw(Kw::Bool | Kw::Null)])
         || string_arithmetic(window)
@@ -757,6 +782,10 @@ fn order_by_probe(toks: &[Tok], i: usize) -> Option<Reason> {
 fn pg_cast(toks: &[Tok], i: usize) -> bool {
     let prev = toks[i - 1];
     let after = toks.get(i + 1).copied();
+    // `password::int`: a column cast to a type keyword (`::1` in IPv6 is a number).
+    if prev == Tok::Word && after == Some(Tok::Kw(Kw::Other)) {
+        return true;
+    }
     matches!(prev, Tok::Str { .. } | Tok::Num | Tok::RParen)
         && matches!(
             after,
@@ -812,6 +841,9 @@ mod tests {
             "1' and 1=cast(version() as int)--",
             "1 xor 1=1",
             "1 order by 3--",
+            " exec xp_cmdshell 'dir'",
+            "password::int",
+            "' and 1 in (select min(name) from sysobjects where xtype = 'u') --",
         ] {
             assert!(flagged(s), "{s} should be SQLi");
         }
