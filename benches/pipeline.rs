@@ -39,9 +39,7 @@ fn source() -> SourceConfig {
     SourceConfig {
         name: "bench".into(),
         path: "access.log".into(),
-        parser: palisade::config::ParserConfig::Nginx {
-            log_format: "main".into(),
-        },
+        parser: palisade::config::ParserConfig::Nginx { log_format: "main".into() },
         ..SourceConfig::default()
     }
 }

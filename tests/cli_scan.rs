@@ -22,20 +22,13 @@ fn key_ip(d: &Value) -> Option<IpAddr> {
 }
 
 fn is_documentation(ip: IpAddr) -> bool {
-    [
-        "192.0.2.0/24",
-        "198.51.100.0/24",
-        "203.0.113.0/24",
-        "2001:db8::/32",
-    ]
-    .iter()
-    .any(|n| n.parse::<ipnet::IpNet>().unwrap().contains(&ip))
+    ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"]
+        .iter()
+        .any(|n| n.parse::<ipnet::IpNet>().unwrap().contains(&ip))
 }
 
 fn has_tag(d: &Value, tag: &str) -> bool {
-    d["rule"]["tags"]
-        .as_array()
-        .is_some_and(|t| t.iter().any(|x| x == tag))
+    d["rule"]["tags"].as_array().is_some_and(|t| t.iter().any(|x| x == tag))
 }
 
 #[test]
@@ -46,46 +39,24 @@ fn demo_finds_every_planted_attacker_and_accuses_no_one_else() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "demo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "demo failed: {}", String::from_utf8_lossy(&out.stderr));
     let detections = json_lines(&out);
     let ips: Vec<IpAddr> = detections.iter().filter_map(key_ip).collect();
-    for attacker in [
-        "203.0.113.77",
-        "2001:db8:7::23",
-        "198.51.100.66",
-        "192.0.2.150",
-        "198.51.100.12",
-    ] {
+    for attacker in ["203.0.113.77", "2001:db8:7::23", "198.51.100.66", "192.0.2.150", "198.51.100.12"] {
         let a: IpAddr = attacker.parse().unwrap();
-        assert!(
-            ips.contains(&a),
-            "{attacker} not detected; detections: {detections:#?}"
-        );
+        assert!(ips.contains(&a), "{attacker} not detected; detections: {detections:#?}");
     }
     for d in &detections {
         if let Some(ip) = key_ip(d) {
-            assert!(
-                is_documentation(ip),
-                "benign client {ip} accused by {}",
-                d["rule"]["title"]
-            );
+            assert!(is_documentation(ip), "benign client {ip} accused by {}", d["rule"]["title"]);
         }
     }
     let slow: IpAddr = "2001:db8:7::23".parse().unwrap();
     assert!(
-        detections
-            .iter()
-            .any(|d| key_ip(d) == Some(slow) && has_tag(d, "attack.t1110")),
+        detections.iter().any(|d| key_ip(d) == Some(slow) && has_tag(d, "attack.t1110")),
         "the low-and-slow brute forcer has no attack.t1110 detection"
     );
-    assert!(
-        dir.path().join("palisade.db").exists(),
-        "demo did not store its detections"
-    );
+    assert!(dir.path().join("palisade.db").exists(), "demo did not store its detections");
 }
 
 #[test]
@@ -99,16 +70,8 @@ fn scan_json_objects_carry_rule_key_counts_times_and_samples() {
         ));
     }
     std::fs::write(&log, text).unwrap();
-    let out = palisade()
-        .args(["scan", "--json", "--format", "nginx"])
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = palisade().args(["scan", "--json", "--format", "nginx"]).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let d = json_lines(&out)
         .into_iter()
         .find(|d| d["key"]["source.ip"] == "192.0.2.91")
@@ -133,12 +96,7 @@ fn scan_reads_stdin_and_gzip_alike() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(line.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(line.as_bytes()).unwrap();
     let from_stdin = json_lines(&child.wait_with_output().unwrap());
 
     let dir = tempfile::tempdir().unwrap();
@@ -146,24 +104,12 @@ fn scan_reads_stdin_and_gzip_alike() {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(line.as_bytes()).unwrap();
     std::fs::write(&gz, enc.finish().unwrap()).unwrap();
-    let out = palisade()
-        .args(["scan", "--json"])
-        .arg(&gz)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = palisade().args(["scan", "--json"]).arg(&gz).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let from_gz = json_lines(&out);
 
     assert!(!from_stdin.is_empty(), "nothing detected from stdin");
-    let titles = |ds: &[Value]| {
-        ds.iter()
-            .map(|d| d["rule"]["title"].clone())
-            .collect::<Vec<_>>()
-    };
+    let titles = |ds: &[Value]| ds.iter().map(|d| d["rule"]["title"].clone()).collect::<Vec<_>>();
     assert_eq!(titles(&from_stdin), titles(&from_gz));
 }
 
@@ -175,39 +121,20 @@ fn fail_on_level_exits_3_and_clean_input_exits_0() {
     let good = dir.path().join("good.log");
     std::fs::write(&good, "81.2.69.160 - - [02/Nov/2024:11:20:07 +0000] \"GET /blog/tags/alert HTTP/1.1\" 200 10 \"-\" \"Mozilla/5.0\"\n").unwrap();
     let run = |p: &std::path::Path| {
-        palisade()
-            .args(["scan", "--format", "nginx", "--fail-on", "medium"])
-            .arg(p)
-            .output()
-            .unwrap()
+        palisade().args(["scan", "--format", "nginx", "--fail-on", "medium"]).arg(p).output().unwrap()
     };
     assert_eq!(run(&bad).status.code(), Some(3));
     let ok = run(&good);
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    assert!(
-        ok.stdout.is_empty(),
-        "benign line produced output: {}",
-        String::from_utf8_lossy(&ok.stdout)
-    );
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(ok.stdout.is_empty(), "benign line produced output: {}", String::from_utf8_lossy(&ok.stdout));
 }
 
 #[test]
 fn missing_file_is_a_clear_error_with_exit_1() {
-    let out = palisade()
-        .args(["scan", "/nonexistent/palisade/access.log"])
-        .output()
-        .unwrap();
+    let out = palisade().args(["scan", "/nonexistent/palisade/access.log"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("/nonexistent/palisade/access.log"),
-        "error does not name the file: {err}"
-    );
+    assert!(err.contains("/nonexistent/palisade/access.log"), "error does not name the file: {err}");
 }
 
 #[test]
@@ -220,24 +147,10 @@ fn garbage_and_invalid_utf8_are_counted_not_fatal() {
     bytes.push(b'\n');
     bytes.extend_from_slice(b"192.0.2.150 - - [02/Nov/2024:11:20:05 +0000] \"GET /?id=1 HTTP/1.1\" 200 10 \"-\" \"sqlmap/1.8.2#stable (https://sqlmap.org)\"\n");
     std::fs::write(&log, bytes).unwrap();
-    let out = palisade()
-        .args(["scan", "--json", "--format", "nginx"])
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = palisade().args(["scan", "--json", "--format", "nginx"]).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ds = json_lines(&out);
-    assert!(
-        ds.iter().any(|d| d["key"]["source.ip"] == "192.0.2.150"),
-        "the good line after garbage was lost"
-    );
+    assert!(ds.iter().any(|d| d["key"]["source.ip"] == "192.0.2.150"), "the good line after garbage was lost");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("3 lines"),
-        "summary does not count every line: {err}"
-    );
+    assert!(err.contains("3 lines"), "summary does not count every line: {err}");
 }

@@ -63,11 +63,7 @@ fn sqli_line(ip: &str, second: u32) -> String {
 }
 
 fn append(path: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
 
@@ -86,9 +82,7 @@ fn appended_line_alerts_and_restart_neither_repeats_nor_loses() {
     let first = Watcher::start(&config);
     std::thread::sleep(Duration::from_millis(300));
     append(&log, &sqli_line("203.0.113.201", 7));
-    let d = first
-        .next_fired(Duration::from_secs(10))
-        .expect("no alert for the appended line");
+    let d = first.next_fired(Duration::from_secs(10)).expect("no alert for the appended line");
     assert_eq!(d["key"]["source.ip"], "203.0.113.201");
     std::thread::sleep(Duration::from_millis(400)); // let the checkpoint commit
     drop(first);
@@ -96,15 +90,7 @@ fn appended_line_alerts_and_restart_neither_repeats_nor_loses() {
     // Written while palisade is down: must be read after the restart, exactly once.
     append(&log, &sqli_line("198.51.100.66", 9));
     let second = Watcher::start(&config);
-    let d = second
-        .next_fired(Duration::from_secs(10))
-        .expect("line written while down was lost");
-    assert_eq!(
-        d["key"]["source.ip"], "198.51.100.66",
-        "restart replayed an old line: {d}"
-    );
-    assert!(
-        second.next_fired(Duration::from_millis(800)).is_none(),
-        "a line was read twice"
-    );
+    let d = second.next_fired(Duration::from_secs(10)).expect("line written while down was lost");
+    assert_eq!(d["key"]["source.ip"], "198.51.100.66", "restart replayed an old line: {d}");
+    assert!(second.next_fired(Duration::from_millis(800)).is_none(), "a line was read twice");
 }
