@@ -1,1 +1,3 @@
 //! respond (being written)
+
+pub mod isolate;
