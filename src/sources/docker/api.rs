@@ -353,3 +353,56 @@ pub fn encode_query(value: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves one canned HTTP response on a socket pair and parses it.
+    fn respond(raw: &'static [u8]) -> (Option<u16>, Result<Vec<u8>, io::Error>) {
+        let (client, mut server) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || server.write_all(raw));
+        let mut reader = BufReader::new(client);
+        let head = read_head(&mut reader).unwrap();
+        let status = head.status;
+        let mut body = make_body(reader, &head, status.unwrap_or(0));
+        let mut out = Vec::new();
+        let r = body.read_to_end(&mut out).map(|_| out);
+        t.join().unwrap().unwrap();
+        (status, r)
+    }
+
+    #[test]
+    fn chunked_body_is_decoded() {
+        let (status, body) = respond(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        );
+        assert_eq!(status, Some(200));
+        assert_eq!(body.unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn content_length_body_stops_at_length() {
+        let (_, body) = respond(b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}trailing");
+        assert_eq!(body.unwrap(), b"{}");
+    }
+
+    #[test]
+    fn unreachable_engine_error_names_the_socket() {
+        let api = DockerApi::new("/nonexistent/palisade-test.sock");
+        let err = api.ping().unwrap_err();
+        assert!(matches!(err, ApiError::Connect { .. }));
+        assert!(
+            err.to_string().contains("/nonexistent/palisade-test.sock"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            encode_query(r#"{"a":"b c"}"#),
+            "%7B%22a%22%3A%22b%20c%22%7D"
+        );
+    }
+}
