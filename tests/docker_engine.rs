@@ -291,6 +291,23 @@ fn restart_resumes_from_checkpoint_without_loss_or_repeat() {
     let mut second = Vec::new();
     collect_until(&src, |v| v.iter().any(|t| t == "n=12"), &mut second);
     assert_eq!(second, expected, "the restarted container's run, once");
+
+    // palisade stops; the container runs once more while it is down; palisade comes
+    // back and reads that run from the stopped container.
+    let mut src = src;
+    src.stop();
+    let _ = src.lines.try_iter().count();
+    let ckpts = src.checkpoints();
+    drop(src);
+    g.wait(&id);
+    g.start(&id);
+    g.wait(&id);
+    let src = DockerSource::start(&cfg, ckpts).unwrap();
+    let mut third = Vec::new();
+    collect_until(&src, |v| v.iter().any(|t| t == "n=12"), &mut third);
+    std::thread::sleep(Duration::from_millis(1500));
+    third.extend(src.lines.try_iter().map(|l| l.line.text));
+    assert_eq!(third, expected, "the run while palisade was down, once");
 }
 
 #[test]

@@ -220,6 +220,7 @@ impl DockerSource {
             checkpoints: checkpoints.clone(),
             stop: stop.clone(),
             active: Arc::new(Mutex::new(HashSet::new())),
+            drained: HashSet::new(),
         };
         let discovery = std::thread::Builder::new()
             .name("docker-discovery".into())
@@ -268,10 +269,12 @@ struct Discovery {
     checkpoints: Arc<Mutex<HashMap<String, DockerCheckpoint>>>,
     stop: Arc<AtomicBool>,
     active: Arc<Mutex<HashSet<String>>>,
+    /// Stopped containers already read to their end.
+    drained: HashSet<String>,
 }
 
 impl Discovery {
-    fn run(self) {
+    fn run(mut self) {
         let poll = Duration::from_secs(self.cfg.poll_seconds.max(1));
         let mut followers = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
@@ -287,23 +290,30 @@ impl Discovery {
         }
     }
 
-    fn start_new(&self, list: Vec<ContainerInfo>) -> Vec<JoinHandle<()>> {
+    /// Follows running containers not yet followed; reads stopped ones once (what
+    /// they wrote while palisade was not looking), again only after they ran.
+    fn start_new(&mut self, list: Vec<ContainerInfo>) -> Vec<JoinHandle<()>> {
         let mut started = Vec::new();
         for c in list {
-            let picked = self.cfg.containers.iter().any(|s| s.matches(&c));
-            if !picked
-                || !c.running
-                || !self.active.lock().is_ok_and(|mut a| a.insert(c.id.clone()))
-            {
+            if !self.cfg.containers.iter().any(|s| s.matches(&c)) {
                 continue;
             }
-            tracing::info!(container = %c.name, id = %c.id, "Following container logs");
-            started.push(self.spawn_follower(c));
+            if c.running {
+                self.drained.remove(&c.id);
+            } else if !self.drained.insert(c.id.clone()) {
+                continue;
+            }
+            if !self.active.lock().is_ok_and(|mut a| a.insert(c.id.clone())) {
+                continue;
+            }
+            tracing::info!(container = %c.name, id = %c.id, follow = c.running, "Reading container logs");
+            let follow = c.running;
+            started.push(self.spawn_follower(c, follow));
         }
         started
     }
 
-    fn spawn_follower(&self, c: ContainerInfo) -> JoinHandle<()> {
+    fn spawn_follower(&self, c: ContainerInfo, follow: bool) -> JoinHandle<()> {
         let saved = self
             .checkpoints
             .lock()
@@ -327,7 +337,7 @@ impl Discovery {
                     m.insert(ckpt.container_id.clone(), ckpt.clone());
                 }
             };
-            let result = read_container(&api, &mut log, true, quiet, &stop, &mut sink);
+            let result = read_container(&api, &mut log, follow, quiet, &stop, &mut sink);
             if let Err(e) = result {
                 tracing::warn!(container = %c.name, error = %e, "Stopped following container");
             }
