@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -129,54 +129,70 @@ pub fn read_container(
 ) -> Result<(), FollowError> {
     let id = log.checkpoint().container_id.clone();
     let tty = has_tty(api, &id)?;
-    let mut path = format!("/containers/{id}/logs?stdout=1&stderr=1&timestamps=1");
-    if follow {
-        path.push_str("&follow=1");
-    }
-    if let Some(since) = log.since_param() {
-        path.push_str(&format!("&since={since}"));
-    }
+    let path = logs_path(&id, follow, log.since_param());
     let api = api.clone().with_timeout(follow.then_some(quiet));
     let mut body = api.open("GET", &path, None)?;
     let mut decoder = FrameDecoder::new(tty);
     let mut buf = vec![0u8; 64 * 1024];
-    let io_err = |source| FollowError::Io {
-        path: path.clone().into(),
-        source,
-    };
     loop {
         if stop.load(Ordering::Relaxed) {
-            break;
+            // Keep held pieces and stack-trace heads in the joiner (and so in the
+            // checkpoint): their rest may still come after a restart.
+            return Ok(());
         }
         let n = match body.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if is_timeout(&e) => {
                 flush_into(log, sink);
                 continue;
             }
-            Err(e) => return Err(io_err(e)),
+            Err(source) => {
+                return Err(FollowError::Io {
+                    path: path.into(),
+                    source,
+                });
+            }
         };
         decoder.extend(&buf[..n]);
-        let mut out = Vec::new();
-        while let Some((stream, payload)) = decoder.next_frame() {
-            match parse_api_payload(stream, payload) {
-                Ok(entry) => log.feed(entry, &mut out),
-                Err(e) => warn_entry(&id, &e),
-            }
-        }
-        decoder.compact();
+        let out = decode_frames(&mut decoder, log);
         if !out.is_empty() {
             sink(out, log.checkpoint());
         }
     }
+    // The stream ended: the container stopped, nothing more can attach.
     flush_into(log, sink);
     Ok(())
+}
+
+fn logs_path(id: &str, follow: bool, since: Option<String>) -> String {
+    let mut path = format!("/containers/{id}/logs?stdout=1&stderr=1&timestamps=1");
+    if follow {
+        path.push_str("&follow=1");
+    }
+    if let Some(since) = since {
+        path.push_str(&format!("&since={since}"));
+    }
+    path
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn decode_frames(decoder: &mut FrameDecoder, log: &mut ContainerLog) -> Vec<DockerLine> {
+    let mut out = Vec::new();
+    while let Some((stream, payload)) = decoder.next_frame() {
+        match parse_api_payload(stream, payload) {
+            Ok(entry) => log.feed(entry, &mut out),
+            Err(e) => warn_entry(&log.checkpoint().container_id, &e),
+        }
+    }
+    decoder.compact();
+    out
 }
 
 fn flush_into(log: &mut ContainerLog, sink: &mut dyn FnMut(Vec<DockerLine>, &DockerCheckpoint)) {
@@ -189,7 +205,13 @@ fn flush_into(log: &mut ContainerLog, sink: &mut dyn FnMut(Vec<DockerLine>, &Doc
 }
 
 fn warn_entry(container: &str, e: &EntryError) {
-    tracing::warn!(container, error = %e, "Skipped a container log entry that does not parse");
+    // A container printing garbage must not flood our own log: the first ten, then
+    // one in a thousand.
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let n = SEEN.fetch_add(1, Ordering::Relaxed);
+    if n < 10 || n.is_multiple_of(1000) {
+        tracing::warn!(container, error = %e, skipped_so_far = n + 1, "Skipped a container log entry that does not parse");
+    }
 }
 
 /// Live Docker source: discovery plus one follower per container.
