@@ -432,3 +432,24 @@ fn isolation_disconnects_and_reconnects_pauses_and_unpauses() {
     assert_eq!(actions, ["disconnect", "reconnect", "pause", "unpause"]);
     assert_eq!(history[1].reverses, Some(history[0].id));
 }
+
+#[test]
+fn recreated_container_is_read_from_its_own_start() {
+    let mut g = setup("recreate");
+    let name = "palisade-test-recreate";
+    let first = g.create(name, "echo first-run", json!({}));
+    g.start(&first);
+    g.wait(&first);
+    let src = DockerSource::start(&source_cfg(name), HashMap::new()).unwrap();
+    let mut got = Vec::new();
+    collect_until(&src, |v| v.iter().any(|t| t == "first-run"), &mut got);
+
+    // Same name, new container (docker compose up --force-recreate does this).
+    g.api
+        .delete(&format!("/containers/{first}?force=1"))
+        .unwrap();
+    let second = g.create(name, "echo second-run", json!({}));
+    g.start(&second);
+    collect_until(&src, |v| v.iter().any(|t| t == "second-run"), &mut got);
+    assert_eq!(got, ["first-run", "second-run"]);
+}

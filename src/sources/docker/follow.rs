@@ -533,6 +533,18 @@ mod tests {
     }
 
     #[test]
+    fn source_without_engine_fails_naming_the_socket() {
+        let cfg = DockerSourceConfig {
+            socket: "/nonexistent/docker.sock".into(),
+            ..Default::default()
+        };
+        let Err(e) = DockerSource::start(&cfg, HashMap::new()) else {
+            panic!("started without an engine");
+        };
+        assert!(e.to_string().contains("/nonexistent/docker.sock"), "{e}");
+    }
+
+    #[test]
     fn json_file_fallback_reads_selected_container_and_resumes() {
         // Field case 43 through the on-disk json-file format.
         let root = tempfile::tempdir().unwrap();
