@@ -74,6 +74,8 @@ pub struct ContainerLog {
     ckpt: DockerCheckpoint,
     /// Raw entries at `ckpt.time` still to skip after a resume.
     skip: u64,
+    /// Still replaying what the checkpoint covers (Docker resends from `since`).
+    replaying: bool,
     source: Arc<str>,
     path: Arc<str>,
     messages: Vec<Message>,
@@ -99,6 +101,7 @@ impl ContainerLog {
         let path: Arc<str> = format!("docker://{}", ckpt.container_id).into();
         ContainerLog {
             skip: ckpt.count,
+            replaying: ckpt.time.is_some(),
             ckpt,
             source,
             path,
@@ -154,20 +157,29 @@ impl ContainerLog {
     }
 
     /// Moves the raw position past an entry at `time`; false = seen before.
+    ///
+    /// Only the replay after a resume is filtered by time: stdout and stderr are
+    /// stamped by separate copiers in dockerd, so live entries may come a few
+    /// nanoseconds out of order and must not be dropped for it.
     fn advance(&mut self, time: Timestamp) -> bool {
-        match self.ckpt.time {
-            Some(t) if time < t => return false,
-            Some(t) if time == t && self.skip > 0 => {
-                self.skip -= 1;
+        if self.replaying {
+            let t = self.ckpt.time.unwrap_or(time);
+            if time < t || (time == t && self.skip > 0) {
+                self.skip = self.skip.saturating_sub(u64::from(time == t));
                 return false;
             }
+            self.replaying = false;
+        }
+        match self.ckpt.time {
             Some(t) if time == t => self.ckpt.count += 1,
+            // An entry stamped a little earlier than the last one: consumed, and a
+            // replay skips it anyway, so the position stays.
+            Some(t) if time < t => {}
             _ => {
                 self.ckpt.time = Some(time);
                 self.ckpt.count = 1;
             }
         }
-        self.skip = 0;
         true
     }
 
@@ -400,6 +412,22 @@ mod tests {
             got.extend(tail.into_iter().map(|l| l.line.text));
             assert_eq!(got, all, "cut after {cut} entries");
         }
+    }
+
+    #[test]
+    fn live_entry_stamped_slightly_earlier_is_not_dropped() {
+        let mut log = ContainerLog::new("id", "c");
+        let mut out = Vec::new();
+        log.feed(
+            entry("2024-01-01T00:00:00.000000002Z", Stream::Stdout, "a"),
+            &mut out,
+        );
+        log.feed(
+            entry("2024-01-01T00:00:00.000000001Z", Stream::Stderr, "b"),
+            &mut out,
+        );
+        log.flush(&mut out);
+        assert_eq!(out.len(), 2);
     }
 
     #[test]
