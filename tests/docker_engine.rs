@@ -370,6 +370,9 @@ fn posture_flags_privileged_socket_and_root_but_not_hardened() {
         HashSet::from(["container.root_user"])
     );
     assert!(of("palisade-test-clean").is_empty(), "{findings:?}");
+    // The ps-based fallback agrees with /proc.
+    assert_eq!(containers::uid_from_top(&g.api, &root), Some(0));
+    assert_eq!(containers::uid_from_top(&g.api, &clean), Some(1000));
     let text = containers::render_text(&findings);
     assert!(text.starts_with("CRITICAL"), "{text}");
     let d = findings[0].to_detection(jiff::Timestamp::now());

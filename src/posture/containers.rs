@@ -176,11 +176,19 @@ pub fn process_uid(api: &DockerApi, inspect: &Value) -> Option<u32> {
     if let Some(uid) = uid_from_status(Path::new(&format!("/proc/{pid}/status"))) {
         return Some(uid);
     }
-    let id = inspect["Id"].as_str()?;
+    uid_from_top(api, inspect["Id"].as_str()?)
+}
+
+/// The uid of a container's first process as `/containers/{id}/top` reports it (for
+/// when `/proc` of the host is not readable, e.g. palisade itself in a container).
+pub fn uid_from_top(api: &DockerApi, id: &str) -> Option<u32> {
+    // dockerd needs a PID column to map ps output to the container.
     let top = api
-        .get_json(&format!("/containers/{id}/top?ps_args=-o%20uid"))
+        .get_json(&format!("/containers/{id}/top?ps_args=-o%20pid,uid"))
         .ok()?;
-    top["Processes"][0][0].as_str()?.trim().parse().ok()
+    let titles = top["Titles"].as_array()?;
+    let col = titles.iter().position(|t| t.as_str() == Some("UID"))?;
+    top["Processes"][0][col].as_str()?.trim().parse().ok()
 }
 
 fn uid_from_status(path: &Path) -> Option<u32> {
