@@ -220,6 +220,17 @@ impl Isolator {
         self.record(&id, &name, Action::Disconnect, reason, by, &nets, None)
     }
 
+    /// The least destructive isolating step: [`Isolator::disconnect`]. The process
+    /// keeps running for investigation but loses its networks.
+    pub fn isolate(
+        &self,
+        container: &str,
+        reason: &str,
+        by: &Authority,
+    ) -> Result<ActionRecord, IsolateError> {
+        self.disconnect(container, reason, by)
+    }
+
     /// Undoes the action recorded as `record_id`: unpause, start, or reconnect to the
     /// recorded networks.
     pub fn reverse(

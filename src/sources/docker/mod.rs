@@ -17,7 +17,9 @@ pub mod api;
 pub mod follow;
 pub mod join;
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -201,6 +203,42 @@ impl ContainerLog {
             });
             self.ckpt.emitted += 1;
         }
+    }
+}
+
+/// Writes every container's checkpoint to `path` crash-safely: a temporary file,
+/// fsync, then rename, so a crash leaves the old or the new state, never half.
+pub fn save_checkpoints(
+    path: &Path,
+    checkpoints: &HashMap<String, DockerCheckpoint>,
+) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let sorted: BTreeMap<_, _> = checkpoints.iter().collect();
+    file.write_all(&serde_json::to_vec(&sorted).map_err(io::Error::other)?)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads checkpoints written by [`save_checkpoints`]; none when the file is absent.
+pub fn load_checkpoints(path: &Path) -> io::Result<HashMap<String, DockerCheckpoint>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("docker checkpoints {} are corrupt: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(HashMap::new()),
+        Err(e) => Err(e),
     }
 }
 
@@ -428,6 +466,26 @@ mod tests {
         );
         log.flush(&mut out);
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn checkpoints_survive_save_and_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("docker.json");
+        assert!(load_checkpoints(&path).unwrap().is_empty());
+        let mut log = ContainerLog::new("id1", "web");
+        log.feed(
+            entry("2024-01-01T00:00:01Z", Stream::Stderr, "Error: held"),
+            &mut Vec::new(),
+        );
+        let saved = HashMap::from([("id1".to_owned(), log.checkpoint().clone())]);
+        save_checkpoints(&path, &saved).unwrap();
+        assert_eq!(load_checkpoints(&path).unwrap(), saved);
+        std::fs::write(&path, b"{").unwrap();
+        assert!(
+            load_checkpoints(&path).is_err(),
+            "corrupt file is an error, not a reset"
+        );
     }
 
     #[test]
