@@ -572,7 +572,7 @@ mod tests {
         };
         let (lines, ckpts) = read_json_file_dir(&cfg, &HashMap::new()).unwrap();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].container, "prompt-backend");
+        assert_eq!(&*lines[0].container, "prompt-backend");
         assert!(
             lines
                 .iter()

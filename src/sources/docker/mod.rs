@@ -39,8 +39,8 @@ pub struct DockerLine {
     /// The time Docker recorded for the message's first piece.
     pub time: Timestamp,
     pub stream: Stream,
-    /// The container's name (without the leading `/`).
-    pub container: String,
+    /// The container's name (without the leading `/`); the same as `line.source`.
+    pub container: Arc<str>,
 }
 
 /// Where reading of one container stands: the raw entries consumed (time of the last
@@ -199,7 +199,7 @@ impl ContainerLog {
                 },
                 time: m.time,
                 stream: m.stream,
-                container: self.ckpt.container.clone(),
+                container: self.source.clone(),
             });
             self.ckpt.emitted += 1;
         }
