@@ -8,6 +8,7 @@
 //!   backends (nftables, iptables + ipset, ufw, none, nginx deny list).
 //! - [`alert`] delivers alerts to Slack, webhooks, email and Alertmanager through a
 //!   persistent outbox; [`intel`] asks AbuseIPDB and offline blocklists about addresses.
+//! - [`isolate`] pauses, stops or disconnects containers, recorded and reversible.
 //! - [`decision`] is the record of what was done, for the store, alerts and the API.
 //! - [`Responder`] ties them together; the pipeline calls
 //!   [`Responder::on_detection`] for every detection and [`Responder::expire`] on a
@@ -21,6 +22,7 @@ pub mod ban;
 pub mod config;
 pub mod decision;
 pub mod intel;
+pub mod isolate;
 pub mod policy;
 mod responder;
 

@@ -1,9 +1,11 @@
 //! Sources: where lines come from. Each source yields [`Line`]s with the byte offset
 //! they started at, so checkpoints and evidence can point back into the file.
 //!
+//! - [`docker`]: container logs through the Docker Engine API or json-file/CRI files.
 //! - [`file`]: whole files (plain or `.gz`) and stdin for `scan`; live following with
 //!   rotation, truncation and checkpoints for `watch`.
 
+pub mod docker;
 pub mod file;
 
 use std::sync::Arc;
