@@ -95,7 +95,7 @@ pub enum Command {
 pub enum Format {
     /// Detect per file from its first lines.
     Auto,
-    /// nginx access log (see --log-format).
+    /// nginx access log (see --nginx-format).
     Nginx,
     /// nginx error.log.
     NginxError,
