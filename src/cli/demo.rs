@@ -47,7 +47,7 @@ pub fn run(args: DemoArgs, color: bool) -> Result<i32> {
     let scan_args = ScanArgs {
         paths: vec![],
         format: Format::Auto,
-        log_format: "combined".into(),
+        nginx_format: "combined".into(),
         timezone: None,
         trusted_proxies: vec![],
         rule_dirs: vec![],

@@ -35,7 +35,7 @@ pub enum RulesCommand {
         format: Format,
         /// nginx `log_format` for `--format nginx`.
         #[arg(long = "nginx-format", value_name = "LOG_FORMAT", default_value = "combined")]
-        log_format: String,
+        nginx_format: String,
         /// Extra folder of Sigma rules (repeatable).
         #[arg(long = "rules", value_name = "DIR")]
         rule_dirs: Vec<PathBuf>,
@@ -54,12 +54,12 @@ pub fn run(cmd: RulesCommand, config_path: Option<&Path>, _color: bool) -> Resul
         RulesCommand::Test {
             lines,
             format,
-            log_format,
+            nginx_format,
             rule_dirs,
             json,
         } => {
             config.rules.dirs.extend(rule_dirs);
-            test(&config, lines, format, &log_format, json)
+            test(&config, lines, format, &nginx_format, json)
         }
     }
 }

@@ -32,7 +32,7 @@ pub struct ScanArgs {
     pub format: Format,
     /// nginx `log_format`: `combined`, `main`, or the format string from nginx.conf.
     #[arg(long = "nginx-format", value_name = "LOG_FORMAT", default_value = "combined")]
-    pub log_format: String,
+    pub nginx_format: String,
     /// Time zone for timestamps written without an offset (IANA name).
     #[arg(long)]
     pub timezone: Option<String>,
@@ -130,7 +130,7 @@ fn resolve_sources(args: &ScanArgs, config: &Config) -> Result<Vec<ScanInput>> {
             let source = SourceConfig {
                 name: path.to_string_lossy().into_owned(),
                 path: path.to_string_lossy().into_owned(),
-                parser: args.format.parser(&args.log_format),
+                parser: args.format.parser(&args.nginx_format),
                 timezone: args.timezone.clone(),
                 max_line_bytes: args.max_line_bytes,
                 multiline: false,
