@@ -151,7 +151,10 @@ fn many_distinct_ips_do_not_grow_series_field_case_55() {
         ev.action = Some(ip_text.as_str().into());
         m.observe_event(&ev);
         ev.kind = EventKind::RateLimit;
-        ev.extra = vec![("nginx.limit.zone".into(), format!("zone{i}").into())];
+        ev.extra = vec![
+            ("nginx.limit.zone".into(), format!("zone{i}").into()),
+            ("nginx.limit.kind".into(), ip_text.as_str().into()),
+        ];
         m.observe_event(&ev);
         let d = Detection {
             rule: rule.clone(),
