@@ -31,7 +31,11 @@ pub struct ScanArgs {
     #[arg(short, long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
     /// nginx `log_format`: `combined`, `main`, or the format string from nginx.conf.
-    #[arg(long = "nginx-format", value_name = "LOG_FORMAT", default_value = "combined")]
+    #[arg(
+        long = "nginx-format",
+        value_name = "LOG_FORMAT",
+        default_value = "combined"
+    )]
     pub nginx_format: String,
     /// Time zone for timestamps written without an offset (IANA name).
     #[arg(long)]
@@ -220,7 +224,7 @@ pub fn scan_sources(
         let stats = file::read_lines(&name, &input.path, &opts, |line| {
             pipeline.process_line(idx, line, &mut out);
             n += 1;
-            if n % 8192 == 0 {
+            if n.is_multiple_of(8192) {
                 pipeline.advance_to_clock(&mut out);
                 if let (Some(pb), Some(c)) = (&progress, &progress_counter) {
                     pb.set_position(c.load(std::sync::atomic::Ordering::Relaxed));

@@ -219,7 +219,10 @@ mod tests {
         let cfg: AlertsConfig =
             toml::from_str("[slack]\nwebhook_url_env = \"PALISADE_TEST_SURELY_UNSET_VARIABLE\"\n")
                 .unwrap();
-        let err = cfg.build_sinks().err().expect("must fail").to_string();
+        let Err(err) = cfg.build_sinks() else {
+            panic!("must fail")
+        };
+        let err = err.to_string();
         assert!(err.contains("PALISADE_TEST_SURELY_UNSET_VARIABLE"), "{err}");
     }
 
@@ -230,7 +233,10 @@ mod tests {
             "[email]\nhost = \"127.0.0.1\"\nport = 587\ntls = \"implicit\"\nfrom = \"p@example.test\"\nto = [\"o@example.test\"]\ntimeout = \"30s\"\n",
         )
         .unwrap();
-        let err = cfg.build_sinks().err().expect("must fail").to_string();
+        let Err(err) = cfg.build_sinks() else {
+            panic!("must fail")
+        };
+        let err = err.to_string();
         assert!(err.contains("587"), "{err}");
     }
 
