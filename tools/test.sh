@@ -27,6 +27,11 @@ install_missing() {
   want iptables iptables
   want ipset ipset
   want busybox busybox-static
+  # The SMTP tests start a real aiosmtpd on loopback with the machine's python3.
+  if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    log "installing aiosmtpd (PyPI) for the SMTP tests"
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+  fi
   if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "missing packages: ${need_pkgs[*]} (run as root, or install them)" >&2
