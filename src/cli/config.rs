@@ -37,7 +37,11 @@ pub fn run(cmd: ConfigCommand, config_path: Option<&Path>) -> Result<i32> {
         ConfigCommand::Check => {
             let config = super::load_config(config_path)?;
             palisade::detect::sigma::RuleSet::load(&config.rules).context("loading rules")?;
-            println!("configuration OK: {} sources", config.sources.len());
+            let containers = config.docker.as_ref().map_or(0, |d| d.containers.len());
+            println!(
+                "configuration OK: {} sources, {containers} container selectors",
+                config.sources.len()
+            );
         }
         ConfigCommand::Init {
             profile,
