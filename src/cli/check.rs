@@ -56,7 +56,10 @@ fn containers_cmd(args: ContainersArgs, config_path: Option<&Path>) -> Result<i3
     };
     let findings = containers::check(&api, &opts).context("checking containers")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&containers::to_json(&findings))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&containers::to_json(&findings))?
+        );
     } else {
         print!("{}", containers::render_text(&findings));
     }

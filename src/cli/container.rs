@@ -102,7 +102,9 @@ fn last_open_action(history: &[ActionRecord]) -> Option<i64> {
 }
 
 fn history(iso: &Isolator, args: &HistoryArgs) -> Result<i32> {
-    let records = iso.history(&args.name).context("reading container actions")?;
+    let records = iso
+        .history(&args.name)
+        .context("reading container actions")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&records)?);
         return Ok(0);
@@ -117,7 +119,10 @@ fn history(iso: &Isolator, args: &HistoryArgs) -> Result<i32> {
 }
 
 fn describe(r: &ActionRecord) -> String {
-    let undo = r.reverses.map(|id| format!(" (undoes #{id})")).unwrap_or_default();
+    let undo = r
+        .reverses
+        .map(|id| format!(" (undoes #{id})"))
+        .unwrap_or_default();
     format!(
         "#{} {} {:<10} {} by {}{}: {}",
         r.id,
@@ -156,7 +161,11 @@ mod tests {
             rec(2, Action::Pause, None),
             rec(3, Action::Unpause, Some(2)),
         ];
-        assert_eq!(last_open_action(&h), Some(1), "pause was undone; the isolation not");
+        assert_eq!(
+            last_open_action(&h),
+            Some(1),
+            "pause was undone; the isolation not"
+        );
         let all_undone = [rec(1, Action::Stop, None), rec(2, Action::Start, Some(1))];
         assert_eq!(last_open_action(&all_undone), None);
     }

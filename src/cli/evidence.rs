@@ -77,7 +77,10 @@ fn collect(args: CollectArgs, config_path: Option<&Path>) -> Result<i32> {
         args.out.display()
     );
     for f in &m.files {
-        println!("  {:<14} {:>10} bytes  sha256 {}", f.name, f.bytes, f.sha256);
+        println!(
+            "  {:<14} {:>10} bytes  sha256 {}",
+            f.name, f.bytes, f.sha256
+        );
     }
     Ok(0)
 }
@@ -87,8 +90,8 @@ fn verify(dir: &Path) -> Result<i32> {
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not an evidence manifest", path.display()))?;
-    let changed = evidence::verify(dir, &manifest)
-        .with_context(|| format!("verifying {}", dir.display()))?;
+    let changed =
+        evidence::verify(dir, &manifest).with_context(|| format!("verifying {}", dir.display()))?;
     if !changed.is_empty() {
         bail!(
             "evidence in {} was altered: {} no longer match manifest.json",

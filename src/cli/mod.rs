@@ -13,6 +13,7 @@ pub mod rules;
 pub mod scan;
 pub mod status;
 pub mod watch;
+pub mod watch_docker;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -532,7 +532,10 @@ mod tests {
     #[test]
     fn docker_section_is_optional_and_parsed_when_present() {
         let none = Config::from_toml("", Path::new("x.toml")).unwrap();
-        assert!(none.docker.is_none(), "no [docker]: watch follows no containers");
+        assert!(
+            none.docker.is_none(),
+            "no [docker]: watch follows no containers"
+        );
         let c = Config::from_toml(
             r#"
             [docker]
@@ -572,8 +575,8 @@ mod tests {
 
     #[test]
     fn unknown_docker_key_is_rejected() {
-        let err = Config::from_toml("[docker]\nsockett = \"/x\"\n", Path::new("x.toml"))
-            .unwrap_err();
+        let err =
+            Config::from_toml("[docker]\nsockett = \"/x\"\n", Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("sockett"), "{err}");
     }
 }

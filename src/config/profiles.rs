@@ -129,7 +129,9 @@ mod tests {
         let text = get("reference").unwrap();
         let config =
             crate::config::Config::from_toml(text, std::path::Path::new("ref.toml")).unwrap();
-        let docker = config.docker.expect("the reference profile has a [docker] section");
+        let docker = config
+            .docker
+            .expect("the reference profile has a [docker] section");
         assert_eq!(docker.socket, std::path::Path::new("/var/run/docker.sock"));
         let nginx = &docker.containers[0];
         assert_eq!(nginx.name.as_deref(), Some("prompt-nginx"));
@@ -160,6 +162,9 @@ mod tests {
         let again = crate::config::Config::from_toml(&shown, std::path::Path::new("shown.toml"))
             .expect("shown config loads");
         assert_eq!(again.docker.unwrap().containers.len(), 2);
-        assert_eq!(again.watch.posture_interval, std::time::Duration::from_secs(600));
+        assert_eq!(
+            again.watch.posture_interval,
+            std::time::Duration::from_secs(600)
+        );
     }
 }
