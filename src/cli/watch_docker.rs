@@ -92,17 +92,27 @@ impl DockerFeed {
         // Followers publish a checkpoint after sending its lines, so every line this
         // snapshot covers is already in the channel.
         let snapshot = self.source.checkpoints();
-        let mut taken = 0;
-        while taken < MAX_PER_TICK {
+        let mut touched = Vec::new();
+        let mut backlog = true;
+        for _ in 0..MAX_PER_TICK {
             let Ok(dl) = self.source.lines.try_recv() else {
                 self.pending = Some(snapshot);
-                return false;
+                backlog = false;
+                break;
             };
-            taken += 1;
-            self.process(pipeline, config, &dl, out);
+            if let Some(idx) = self.process(pipeline, config, &dl, out)
+                && !touched.contains(&idx)
+            {
+                touched.push(idx);
+            }
         }
-        // Stopped early: the snapshot may cover lines still queued; keep the older one.
-        true
+        // Stopped early: the snapshot may cover lines still queued, so the older one
+        // stays pending. Messages come whole (the joiner put stack traces together),
+        // so nothing a parser holds back waits for a later line.
+        for idx in touched {
+            pipeline.flush_source(idx, out);
+        }
+        backlog
     }
 
     fn process(
@@ -111,10 +121,10 @@ impl DockerFeed {
         config: &Config,
         dl: &DockerLine,
         out: &mut Vec<Detection>,
-    ) {
-        if let Some(idx) = self.route(pipeline, config, dl) {
-            pipeline.process_line(idx, &dl.line, out);
-        }
+    ) -> Option<usize> {
+        let idx = self.route(pipeline, config, dl)?;
+        pipeline.process_line(idx, &dl.line, out);
+        Some(idx)
     }
 
     /// The pipeline source for a message, added the first time its container speaks.
@@ -193,7 +203,9 @@ impl DockerFeed {
         self.source.stop();
         let rest: Vec<DockerLine> = self.source.lines.try_iter().collect();
         for dl in &rest {
-            self.process(pipeline, config, dl, out);
+            if let Some(idx) = self.process(pipeline, config, dl, out) {
+                pipeline.flush_source(idx, out);
+            }
         }
         self.pending = Some(self.source.checkpoints());
     }
