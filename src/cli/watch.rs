@@ -77,7 +77,7 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     let specs = config.sources.iter().map(TailSpec::from_config).collect();
     let mut tailer = Tailer::new(specs, checkpoints, TailOptions::from_config(&config.watch));
     let mut docker = match &config.docker {
-        Some(cfg) => Some(DockerFeed::start(&config, cfg)?),
+        Some(cfg) => Some(DockerFeed::start(&config, cfg, &store)?),
         None => None,
     };
     let mut response = Response::start(&config)?;

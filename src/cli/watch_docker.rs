@@ -25,6 +25,7 @@ use palisade::sources::docker::{
     ContainerSelector, DockerCheckpoint, DockerLine, DockerSourceConfig, Stream, load_checkpoints,
     save_checkpoints,
 };
+use palisade::store::{DetectionFilter, Store};
 
 /// Most messages taken from the channel per tick, so file sources keep their turn.
 const MAX_PER_TICK: usize = 50_000;
@@ -52,13 +53,14 @@ pub struct DockerFeed {
     pending: Option<HashMap<String, DockerCheckpoint>>,
     posture_every: Duration,
     last_posture: Option<Instant>,
-    /// `(container, check)` already raised by this run, so a re-check only adds news.
-    reported: HashSet<(String, &'static str)>,
+    /// `(container, check)` already raised (by this run, or stored in the last day),
+    /// so a re-check or a restart only adds news.
+    reported: HashSet<(String, String)>,
 }
 
 impl DockerFeed {
     /// Starts following the configured containers from their saved checkpoints.
-    pub fn start(config: &Config, cfg: &DockerSourceConfig) -> Result<DockerFeed> {
+    pub fn start(config: &Config, cfg: &DockerSourceConfig, store: &Store) -> Result<DockerFeed> {
         let ckpt_path = checkpoint_path(&config.store.path);
         let ckpts = load_checkpoints(&ckpt_path)
             .with_context(|| format!("loading container checkpoints {}", ckpt_path.display()))?;
@@ -77,7 +79,7 @@ impl DockerFeed {
             pending: None,
             posture_every: config.watch.posture_interval,
             last_posture: None,
-            reported: HashSet::new(),
+            reported: recent_posture(store),
         })
     }
 
@@ -243,7 +245,10 @@ impl DockerFeed {
         };
         let now = jiff::Timestamp::now();
         for f in findings {
-            if self.reported.insert((f.container.clone(), f.check)) {
+            if self
+                .reported
+                .insert((f.container.clone(), f.check.to_owned()))
+            {
                 out.push(f.to_detection(now));
             }
         }
@@ -259,6 +264,36 @@ impl DockerFeed {
             .collect())
     }
 }
+
+/// Posture findings stored in the last 24 hours, as `(container, check)`.
+fn recent_posture(store: &Store) -> HashSet<(String, String)> {
+    let since = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .ok();
+    let filter = DetectionFilter {
+        since,
+        limit: Some(100_000),
+        ..DetectionFilter::default()
+    };
+    let stored = match store.detections(&filter) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot read earlier posture findings; they may be raised again");
+            return HashSet::new();
+        }
+    };
+    stored
+        .into_iter()
+        .filter_map(|d| {
+            let check = d.rule_id.strip_prefix(POSTURE_PREFIX)?.to_owned();
+            let (_, container) = d.key.into_iter().find(|(k, _)| k == "container.name")?;
+            Some((container, check))
+        })
+        .collect()
+}
+
+/// Rule id prefix of posture findings turned detections (`Finding::to_detection`).
+const POSTURE_PREFIX: &str = "palisade-posture-";
 
 /// Adds the pipeline sources of one container: returns the indexes for stdout and
 /// stderr (the same one unless `stderr_parser` is set).
