@@ -202,8 +202,12 @@ impl DockerFeed {
     /// Stops following and runs what is left through the pipeline; the checkpoints
     /// then cover every line read, for [`DockerFeed::committed`].
     pub fn stop(&mut self, pipeline: &mut Pipeline, config: &Config, out: &mut Vec<Detection>) {
+        // Followers blocked on a full channel could never notice the stop, so a
+        // helper drains it until the last sender is gone.
+        let rx = self.source.lines.clone();
+        let drainer = std::thread::spawn(move || rx.iter().collect::<Vec<DockerLine>>());
         self.source.stop();
-        let rest: Vec<DockerLine> = self.source.lines.try_iter().collect();
+        let rest = drainer.join().unwrap_or_default();
         for dl in &rest {
             if let Some(idx) = self.process(pipeline, config, dl, out) {
                 pipeline.flush_source(idx, out);
