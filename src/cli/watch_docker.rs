@@ -111,8 +111,12 @@ impl DockerFeed {
         // Stopped early: the snapshot may cover lines still queued, so the older one
         // stays pending. Messages come whole (the joiner put stack traces together),
         // so nothing a parser holds back waits for a later line.
+        let now = jiff::Timestamp::now();
         for idx in touched {
             pipeline.flush_source(idx, out);
+            if let (Some(m), Some(t)) = (pipeline.source_metrics(idx), pipeline.clock()) {
+                m.set_lag(t, now);
+            }
         }
         backlog
     }
