@@ -37,7 +37,11 @@ pub fn run(cmd: ConfigCommand, config_path: Option<&Path>) -> Result<i32> {
         ConfigCommand::Check => {
             let config = super::load_config(config_path)?;
             palisade::detect::sigma::RuleSet::load(&config.rules).context("loading rules")?;
-            println!("configuration OK: {} sources", config.sources.len());
+            let containers = config.docker.as_ref().map_or(0, |d| d.containers.len());
+            println!(
+                "configuration OK: {} sources, {containers} container selectors",
+                config.sources.len()
+            );
         }
         ConfigCommand::Init {
             profile,
@@ -59,4 +63,39 @@ pub fn run(cmd: ConfigCommand, config_path: Option<&Path>) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_profile_written_by_init_passes_check() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("palisade.toml");
+        let init = ConfigCommand::Init {
+            profile: "reference".into(),
+            output: path.clone(),
+            force: false,
+        };
+        assert_eq!(run(init, None).unwrap(), 0);
+        assert_eq!(run(ConfigCommand::Check, Some(&path)).unwrap(), 0);
+        let config = super::super::load_config(Some(&path)).unwrap();
+        let docker = config.docker.expect("[docker] in the written profile");
+        let names: Vec<_> = docker
+            .containers
+            .iter()
+            .filter_map(|c| c.name.as_deref())
+            .collect();
+        assert_eq!(names, ["prompt-nginx", "prompt-backend"]);
+        let again = ConfigCommand::Init {
+            profile: "reference".into(),
+            output: path,
+            force: false,
+        };
+        assert!(
+            run(again, None).is_err(),
+            "an existing file is not overwritten"
+        );
+    }
 }

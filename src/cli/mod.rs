@@ -2,14 +2,18 @@
 //! the plumbing they share (config loading, logging, output style).
 
 pub mod ban;
+pub mod check;
 pub mod config;
+pub mod container;
 pub mod demo;
 pub mod eval;
+pub mod evidence;
 pub mod output;
 pub mod rules;
 pub mod scan;
 pub mod status;
 pub mod watch;
+pub mod watch_docker;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -88,6 +92,15 @@ pub enum Command {
     /// Measure detection quality on labelled corpora, side by side with the runbook's
     /// grep patterns.
     Eval(eval::EvalArgs),
+    /// Posture checks: `check containers` (privileged, Docker socket, root, ...).
+    #[command(subcommand)]
+    Check(check::CheckCommand),
+    /// Pause, stop, isolate or restore a container by hand, with a recorded reason.
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
+    /// Collect a container's logs and configuration with SHA-256 hashes, or verify them.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
 }
 
 /// Input formats selectable on the command line.
@@ -155,6 +168,25 @@ pub fn load_config(path: Option<&Path>) -> Result<Config> {
     Ok(config)
 }
 
+/// A client for the Docker Engine at the configured socket (`[docker] socket`, else
+/// the default), checked to answer so commands fail early with the socket's name.
+pub fn docker_api(config: &Config) -> Result<palisade::sources::docker::api::DockerApi> {
+    use palisade::sources::docker::api::{DEFAULT_SOCKET, DockerApi};
+    let socket = config
+        .docker
+        .as_ref()
+        .map_or_else(|| PathBuf::from(DEFAULT_SOCKET), |d| d.socket.clone());
+    let api = DockerApi::new(&socket).with_timeout(Some(std::time::Duration::from_secs(60)));
+    api.ping().with_context(|| {
+        format!(
+            "the Docker Engine at {} does not answer; set [docker] socket in the \
+             configuration if it listens elsewhere",
+            socket.display()
+        )
+    })?;
+    Ok(api)
+}
+
 /// Whether to colour stdout.
 pub fn use_color(choice: ColorChoice) -> bool {
     match choice {
@@ -204,5 +236,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Config(cmd) => config::run(cmd, config_path),
         Command::Ban(cmd) => ban::run(cmd, config_path),
         Command::Eval(args) => eval::run(args, config_path),
+        Command::Check(cmd) => check::run(cmd, config_path, color),
+        Command::Container(cmd) => container::run(cmd, config_path),
+        Command::Evidence(cmd) => evidence::run(cmd, config_path),
     }
 }

@@ -22,6 +22,7 @@ use palisade::sources::file::{TailNotice, TailOptions, TailSpec, Tailer};
 use palisade::store::{Batch, CounterDelta, Store};
 
 use super::output::DetectionPrinter;
+use super::watch_docker::DockerFeed;
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -48,8 +49,11 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
         bail!("watch needs a configuration with sources: palisade -c palisade.toml watch");
     };
     let config = super::load_config(Some(path))?;
-    if config.sources.is_empty() {
-        bail!("{}: no [[sources]] to watch", path.display());
+    if config.sources.is_empty() && config.docker.is_none() {
+        bail!(
+            "{}: no [[sources]] and no [docker] to watch",
+            path.display()
+        );
     }
     let metrics = Arc::new(Metrics::default());
     let _server = if config.metrics.enabled && !args.no_metrics {
@@ -72,6 +76,10 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     let checkpoints = store.load_checkpoints().context("loading checkpoints")?;
     let specs = config.sources.iter().map(TailSpec::from_config).collect();
     let mut tailer = Tailer::new(specs, checkpoints, TailOptions::from_config(&config.watch));
+    let mut docker = match &config.docker {
+        Some(cfg) => Some(DockerFeed::start(&config, cfg, &store)?),
+        None => None,
+    };
     let mut response = Response::start(&config)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -100,6 +108,11 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
                 m.set_lag(t, now);
             }
         }
+        let mut docker_backlog = false;
+        if let Some(feed) = &mut docker {
+            docker_backlog = feed.poll(&mut pipeline, &config, &mut out);
+            feed.posture(&mut out);
+        }
         pending.append(&mut out);
         counters.append(&mut pipeline.drain_counters());
         // Checkpoints advance only together with the detections from those lines.
@@ -112,6 +125,9 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
         match store.commit(&batch) {
             Ok(()) => {
                 counters.clear();
+                if let Some(feed) = &mut docker {
+                    feed.committed();
+                }
                 for d in pending.drain(..) {
                     metrics.observe_detection(&d);
                     response.on_detection(&d, &metrics);
@@ -128,9 +144,12 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
         }
         response.expire();
         let elapsed = tick.elapsed();
-        if elapsed < config.watch.poll_interval && !tailer.has_backlog() {
+        if elapsed < config.watch.poll_interval && !tailer.has_backlog() && !docker_backlog {
             std::thread::sleep(config.watch.poll_interval - elapsed);
         }
+    }
+    if let Some(feed) = &mut docker {
+        feed.stop(&mut pipeline, &config, &mut out);
     }
     pipeline.finish(&mut out);
     pending.append(&mut out);
@@ -144,6 +163,9 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     store
         .commit(&batch)
         .context("storing detections at shutdown")?;
+    if let Some(feed) = &mut docker {
+        feed.committed();
+    }
     response.shutdown();
     tracing::info!("Stopped");
     Ok(0)

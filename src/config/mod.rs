@@ -45,6 +45,10 @@ pub struct Config {
     pub respond: crate::respond::config::RespondConfig,
     /// Where alerts go: Slack, webhooks, email, Alertmanager, a file.
     pub alerts: crate::respond::alert::settings::AlertsConfig,
+    /// Container logs read through the Docker Engine API (`[docker]`); `watch` follows
+    /// them next to the file sources when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker: Option<crate::sources::docker::DockerSourceConfig>,
 }
 
 /// One log source: files matched by a glob, or standard input (`path = "-"`).
@@ -327,6 +331,10 @@ pub struct WatchConfig {
     pub checkpoint_dir: Option<PathBuf>,
     /// Start new files at their end instead of their beginning.
     pub start_at_end: bool,
+    /// With `[docker]`: how often `watch` re-runs the container posture checks (they
+    /// also run at start). `0s` runs them only at start.
+    #[serde(with = "humantime_serde_compat")]
+    pub posture_interval: Duration,
 }
 
 impl Default for WatchConfig {
@@ -335,6 +343,7 @@ impl Default for WatchConfig {
             poll_interval: Duration::from_millis(200),
             checkpoint_dir: None,
             start_at_end: false,
+            posture_interval: Duration::from_secs(600),
         }
     }
 }
@@ -432,6 +441,9 @@ impl Config {
                 )));
             }
         }
+        if let Some(docker) = &self.docker {
+            validate_docker(docker).map_err(invalid)?;
+        }
         for (id, o) in &self.rules.overrides {
             if let Some(t) = &o.timespan
                 && parse_duration(t).is_none()
@@ -443,6 +455,32 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Checks the `[docker]` section: every selector picks something, container names are
+/// unique (they name pipeline sources), files name their container and path.
+fn validate_docker(docker: &crate::sources::docker::DockerSourceConfig) -> Result<(), String> {
+    let mut names = std::collections::HashSet::new();
+    for (i, c) in docker.containers.iter().enumerate() {
+        if c.name.is_none() && c.label.is_none() && c.service.is_none() {
+            return Err(format!(
+                "docker.containers[{i}] picks no container: set `name`, `label` or `service`"
+            ));
+        }
+        if let Some(name) = &c.name
+            && !names.insert(name.trim_start_matches('/'))
+        {
+            return Err(format!(
+                "docker.containers[{i}]: container {name:?} is listed twice"
+            ));
+        }
+    }
+    for (i, f) in docker.files.iter().enumerate() {
+        if f.container.is_empty() || f.path.is_empty() {
+            return Err(format!("docker.files[{i}] needs `container` and `path`"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -489,5 +527,56 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("Mars/Olympus"), "{err}");
+    }
+
+    #[test]
+    fn docker_section_is_optional_and_parsed_when_present() {
+        let none = Config::from_toml("", Path::new("x.toml")).unwrap();
+        assert!(
+            none.docker.is_none(),
+            "no [docker]: watch follows no containers"
+        );
+        let c = Config::from_toml(
+            r#"
+            [docker]
+            socket = "/run/docker.sock"
+            [[docker.containers]]
+            service = "backend"
+            parser = { format = "backend" }
+            "#,
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let d = c.docker.unwrap();
+        assert_eq!(d.socket, Path::new("/run/docker.sock"));
+        assert_eq!(d.containers[0].service.as_deref(), Some("backend"));
+        assert_eq!(d.poll_seconds, 5, "defaults fill the rest");
+    }
+
+    #[test]
+    fn docker_selector_without_criterion_is_rejected() {
+        let err = Config::from_toml(
+            "[docker]\n[[docker.containers]]\nparser = { format = \"backend\" }\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("docker.containers[0]"), "{err}");
+    }
+
+    #[test]
+    fn docker_container_listed_twice_is_rejected() {
+        let err = Config::from_toml(
+            "[[docker.containers]]\nname = \"web\"\n[[docker.containers]]\nname = \"/web\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn unknown_docker_key_is_rejected() {
+        let err =
+            Config::from_toml("[docker]\nsockett = \"/x\"\n", Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("sockett"), "{err}");
     }
 }

@@ -318,6 +318,10 @@ pub struct ContainerSelector {
     pub service: Option<String>,
     /// How to parse this container's messages.
     pub parser: ParserConfig,
+    /// How to parse its stderr, when that differs (nginx writes its error log there);
+    /// `parser` reads both streams when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr_parser: Option<ParserConfig>,
 }
 
 /// A log file inside a container (e.g. `/app/logs/security.log`), read through
