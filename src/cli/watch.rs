@@ -16,6 +16,7 @@ use palisade::pipeline::Pipeline;
 use palisade::respond::Responder;
 use palisade::respond::alert::{Alert, outbox::Outbox};
 use palisade::respond::decision::DecisionKind;
+use palisade::respond::intel::settings::Intel;
 use palisade::serve::{Metrics, ServerOptions};
 use palisade::sources::Line;
 use palisade::sources::file::{TailNotice, TailOptions, TailSpec, Tailer};
@@ -198,6 +199,7 @@ fn log_notice(notice: &TailNotice, pipeline: &Pipeline) {
 /// The response side of the daemon: policy decisions, bans and alert delivery.
 struct Response {
     responder: Responder,
+    intel: Intel,
     outbox: Option<Outbox>,
     runtime: tokio::runtime::Runtime,
     max_samples: usize,
@@ -235,8 +237,10 @@ impl Response {
             let _guard = runtime.enter();
             Some(Outbox::open(&config.store.path, sinks, cfg).context("opening the alert outbox")?)
         };
+        let intel = Intel::from_config(&config.intel).context("setting up threat intelligence")?;
         Ok(Response {
             responder,
+            intel,
             outbox,
             runtime,
             max_samples: config.alerts.max_samples.unwrap_or(5),
@@ -249,7 +253,12 @@ impl Response {
         if d.state != DetectionState::Fired {
             return;
         }
-        for decision in self.responder.on_detection(d) {
+        let score = d
+            .key_value("source.ip")
+            .and_then(|ip| ip.parse().ok())
+            .filter(|_| self.intel.is_enabled())
+            .and_then(|ip| self.intel.score(&self.runtime, ip));
+        for decision in self.responder.on_detection_scored(d, score) {
             tracing::info!(decision = %decision, "Decision");
             let notify = match &decision.kind {
                 DecisionKind::Ban(_) => {

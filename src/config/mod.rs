@@ -45,6 +45,8 @@ pub struct Config {
     pub respond: crate::respond::config::RespondConfig,
     /// Where alerts go: Slack, webhooks, email, Alertmanager, a file.
     pub alerts: crate::respond::alert::settings::AlertsConfig,
+    /// Threat intelligence consulted before deciding: AbuseIPDB, offline blocklists.
+    pub intel: crate::respond::intel::settings::IntelConfig,
     /// Container logs read through the Docker Engine API (`[docker]`); `watch` follows
     /// them next to the file sources when set.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@
 
 pub mod abuseipdb;
 pub mod blocklist;
+pub mod settings;
 
 pub use abuseipdb::{AbuseIpdb, AbuseIpdbConfig, IntelError};
 pub use blocklist::{BlocklistError, Blocklists};
