@@ -32,7 +32,8 @@ fn write_log(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) 
     drop(w);
     let gz = dir.join("access.log.gz");
     let mut enc = flate2::write::GzEncoder::new(File::create(&gz).expect("gz"), Default::default());
-    enc.write_all(&std::fs::read(&path).expect("read")).expect("compress");
+    enc.write_all(&std::fs::read(&path).expect("read"))
+        .expect("compress");
     enc.finish().expect("finish");
     (path, gz)
 }

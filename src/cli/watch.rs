@@ -143,7 +143,7 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
                 tracing::error!(error = %e, held = pending.len(), "Cannot store detections; holding them and retrying");
             }
         }
-        response.expire();
+        response.tick(&metrics);
         let elapsed = tick.elapsed();
         if elapsed < config.watch.poll_interval && !tailer.has_backlog() && !docker_backlog {
             std::thread::sleep(config.watch.poll_interval - elapsed);
@@ -279,12 +279,19 @@ impl Response {
         }
     }
 
-    /// Lifts bans whose time is up (once a second).
-    fn expire(&mut self) {
+    /// Once a second: lifts bans whose time is up and mirrors the response side's
+    /// counters into the metrics.
+    fn tick(&mut self, metrics: &Metrics) {
         if self.last_expiry.elapsed() < Duration::from_secs(1) {
             return;
         }
         self.last_expiry = Instant::now();
+        metrics.set_active_bans(self.responder.stats().active_bans);
+        if let Some(outbox) = &self.outbox {
+            for (sink, c) in outbox.counters() {
+                metrics.record_alert_delivery(&sink, c.sent, c.failed, c.queued, &c.errors);
+            }
+        }
         match self.responder.expire(jiff::Timestamp::now()) {
             Ok(lifted) if !lifted.is_empty() => {
                 tracing::info!(count = lifted.len(), "Bans expired")

@@ -71,6 +71,17 @@ struct RuleLevelLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelCodeLabels {
+    channel: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RateLimitLabels {
     zone: String,
     kind: String,
@@ -170,6 +181,11 @@ pub struct Metrics {
     allowlisted: Counter,
     ratelimit: CounterFamily<RateLimitLabels>,
     store_errors: Counter,
+    alerts_sent: CounterFamily<ChannelLabel>,
+    alerts_failed: CounterFamily<ChannelLabel>,
+    alerts_queued: Family<ChannelLabel, Gauge>,
+    alert_errors: CounterFamily<ChannelCodeLabels>,
+    active_bans: Gauge,
 
     sources: LabelCap,
     rules: LabelCap,
@@ -232,6 +248,11 @@ impl Metrics {
             allowlisted: Counter::default(),
             ratelimit: Family::default(),
             store_errors: Counter::default(),
+            alerts_sent: Family::default(),
+            alerts_failed: Family::default(),
+            alerts_queued: Family::default(),
+            alert_errors: Family::default(),
+            active_bans: Gauge::default(),
             sources: LabelCap::new(SOURCE_LABEL_CAP, false),
             rules: LabelCap::new(RULE_LABEL_CAP, false),
             event_types: LabelCap::new(LOG_LABEL_CAP, true),
@@ -340,6 +361,71 @@ impl Metrics {
             "Store batches that failed (and are retried)",
             self.store_errors.clone(),
         );
+        self.register_response(r);
+    }
+
+    fn register_response(&self, r: &mut Registry) {
+        r.register(
+            "palisade_alerts_sent",
+            "Alerts delivered per sink",
+            self.alerts_sent.clone(),
+        );
+        r.register(
+            "palisade_alerts_failed",
+            "Alerts given up on (permanent errors) per sink",
+            self.alerts_failed.clone(),
+        );
+        r.register(
+            "palisade_alerts_queued",
+            "Alerts waiting in the outbox per sink",
+            self.alerts_queued.clone(),
+        );
+        r.register(
+            "palisade_alert_send_errors",
+            "Failed delivery attempts per sink and error code (retried)",
+            self.alert_errors.clone(),
+        );
+        r.register(
+            "palisade_active_bans",
+            "Bans in force now",
+            self.active_bans.clone(),
+        );
+    }
+
+    /// Mirrors one alert sink's delivery counters (cumulative, from the outbox).
+    /// `sink` names come from the configuration, so the label set stays bounded.
+    pub fn record_alert_delivery(
+        &self,
+        sink: &str,
+        sent: u64,
+        failed: u64,
+        queued: u64,
+        errors: &std::collections::BTreeMap<String, u64>,
+    ) {
+        let label = ChannelLabel {
+            channel: self.rules.admit(sink),
+        };
+        let catch_up = |c: &Counter, total: u64| {
+            let now = c.get();
+            if total > now {
+                c.inc_by(total - now);
+            }
+        };
+        catch_up(&self.alerts_sent.get_or_create(&label), sent);
+        catch_up(&self.alerts_failed.get_or_create(&label), failed);
+        self.alerts_queued.get_or_create(&label).set(queued as i64);
+        for (code, n) in errors {
+            let l = ChannelCodeLabels {
+                channel: label.channel.clone(),
+                code: self.reasons.admit(code),
+            };
+            catch_up(&self.alert_errors.get_or_create(&l), *n);
+        }
+    }
+
+    /// Sets the number of bans in force.
+    pub fn set_active_bans(&self, n: u64) {
+        self.active_bans.set(n as i64);
     }
 
     /// Counts one event: its kind, failed logins, security events, SQLi, rate limits.

@@ -85,10 +85,12 @@ impl Intel {
         };
         let mut lists = Blocklists::new();
         for b in &cfg.blocklists {
-            lists.add(&b.name, &b.path).map_err(|e| IntelSetupError::Blocklist {
-                name: b.name.clone(),
-                message: e.to_string(),
-            })?;
+            lists
+                .add(&b.name, &b.path)
+                .map_err(|e| IntelSetupError::Blocklist {
+                    name: b.name.clone(),
+                    message: e.to_string(),
+                })?;
         }
         Ok(Intel { abuse, wait, lists })
     }
@@ -109,7 +111,8 @@ impl Intel {
             return Some(100.0);
         }
         let abuse = self.abuse.as_ref()?;
-        let answer = runtime.block_on(async { tokio::time::timeout(self.wait, abuse.check(ip)).await });
+        let answer =
+            runtime.block_on(async { tokio::time::timeout(self.wait, abuse.check(ip)).await });
         match answer {
             Ok(Ok(score)) => Some(f64::from(score)),
             Ok(Err(e)) => {
@@ -140,12 +143,21 @@ mod tests {
         let path = dir.path().join("list.netset");
         std::fs::write(&path, "# test list\n203.0.113.0/24\n").unwrap();
         let cfg = IntelConfig {
-            blocklists: vec![BlocklistConfig { name: "test".into(), path }],
+            blocklists: vec![BlocklistConfig {
+                name: "test".into(),
+                path,
+            }],
             ..IntelConfig::default()
         };
         let mut intel = Intel::from_config(&cfg).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        assert_eq!(intel.score(&rt, "203.0.113.9".parse().unwrap()), Some(100.0));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(
+            intel.score(&rt, "203.0.113.9".parse().unwrap()),
+            Some(100.0)
+        );
         assert_eq!(intel.score(&rt, "198.51.100.9".parse().unwrap()), None);
     }
 }

@@ -183,3 +183,33 @@ fn many_distinct_ips_do_not_grow_series_field_case_55() {
     let expected = (100_000 - LOG_LABEL_CAP) as f64;
     assert_eq!(value_of(&text, other_zone), Some(expected));
 }
+
+#[test]
+fn alert_delivery_counters_follow_the_outbox_totals() {
+    let m = Metrics::default();
+    let mut errors = std::collections::BTreeMap::new();
+    errors.insert("429".to_string(), 2u64);
+    m.record_alert_delivery("slack", 3, 0, 5, &errors);
+    // Totals only grow; the second report adds the difference, not the sum.
+    m.record_alert_delivery("slack", 7, 1, 0, &errors);
+    let text = m.encode();
+    assert_eq!(
+        value_of(&text, r#"palisade_alerts_sent_total{channel="slack"}"#),
+        Some(7.0)
+    );
+    assert_eq!(
+        value_of(&text, r#"palisade_alerts_failed_total{channel="slack"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        value_of(&text, r#"palisade_alerts_queued{channel="slack"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        value_of(
+            &text,
+            r#"palisade_alert_send_errors_total{channel="slack",code="429"}"#
+        ),
+        Some(2.0)
+    );
+}
