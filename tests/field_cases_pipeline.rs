@@ -1,0 +1,588 @@
+//! Field cases from /work/shared/FIELD-CASES.md, end to end through the real code
+//! paths: configuration (TOML) → parser → allowlist → classifier → Sigma engine
+//! ([`Pipeline`]) → [`Responder`] (backend `none`, store in a temp dir). Each case uses
+//! its own input lines and its own rule thresholds (set with
+//! `[rules.overrides."<rule>"]`, as an operator would), and asserts at which line the
+//! detection fires and what gets banned. Module-level checks of the same cases live in
+//! parse_field_cases.rs, sources_file.rs, rules_builtin.rs and respond_field_cases.rs.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use palisade::config::Config;
+use palisade::detect::sigma::RuleSet;
+use palisade::detect::{Detection, DetectionState};
+use palisade::pipeline::Pipeline;
+use palisade::respond::Responder;
+use palisade::respond::decision::{Ban, Decision, DecisionKind};
+use palisade::serve::Metrics;
+use palisade::sources::Line;
+use palisade::sources::file::{TailNotice, TailOptions, TailSpec, Tailer};
+
+/// A JSON/logfmt "login failed" rule for the field-case profile (the built-in rules
+/// count nginx 401s and sshd failures; application messages need a user rule, exactly
+/// as an operator would add one in a rules folder).
+const APP_LOGIN_RULES: &str = r#"
+title: App Login Failed
+id: 6a0f7a52-9a57-4d0e-bc38-0d2b0f9e4c11
+name: app_login_failed
+status: test
+description: The application logged a failed login.
+logsource:
+    category: application
+detection:
+    selection:
+        event.action: login_failed
+    condition: selection
+level: low
+---
+title: App Login Brute Force
+id: 3f3e7a0e-2a47-4b0c-9b61-55b1d3f0a9d2
+name: app_login_bruteforce
+status: test
+description: Failed logins from one client.
+correlation:
+    type: event_count
+    rules:
+        - app_login_failed
+    group-by:
+        - source.ip
+    timespan: 10m
+    condition:
+        gte: 3
+level: high
+"#;
+
+/// A logfmt "login failed" rule: `login failed` is free text in a logfmt line.
+const LOGFMT_LOGIN_RULES: &str = r#"
+title: Logfmt Login Failed
+id: 0c5d1b8e-7f0f-4c44-9f6e-0d9a1b2c3d4e
+name: logfmt_login_failed
+status: test
+description: A key=value line saying a login failed (or an auth 401).
+logsource:
+    category: application
+detection:
+    selection_text:
+        message|contains: 'login failed'
+    selection_auth:
+        message|contains: 'auth'
+        http.response.status_code: 401
+    condition: 1 of selection_*
+level: low
+---
+title: Logfmt Login Brute Force
+id: 9b3e6a0c-1d2f-4e5a-8b7c-6d5e4f3a2b1c
+name: logfmt_login_bruteforce
+status: test
+description: Failed logins from one client.
+correlation:
+    type: event_count
+    rules:
+        - logfmt_login_failed
+    group-by:
+        - source.ip
+    timespan: 10m
+    condition:
+        gte: 3
+level: high
+"#;
+
+/// One detection the pipeline fired, with the 1-based input line that fired it.
+struct Fired {
+    line: usize,
+    detection: Detection,
+}
+
+/// Configuration → pipeline → responder, as `watch` wires them.
+struct Stack {
+    dir: tempfile::TempDir,
+    config: Config,
+    pipeline: Pipeline,
+    responder: Responder,
+    metrics: Arc<Metrics>,
+    lines: usize,
+    fired: Vec<Fired>,
+    closed: Vec<Detection>,
+    decisions: Vec<(usize, Decision)>,
+}
+
+impl Stack {
+    /// `toml` is a palisade configuration (sources, network, rules overrides);
+    /// `user_rules` goes into a rules folder next to the built-in rules.
+    fn new(toml: &str, user_rules: &str) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config: Config = toml::from_str(toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        if !user_rules.is_empty() {
+            let rules_dir = dir.path().join("rules");
+            fs::create_dir(&rules_dir).unwrap();
+            fs::write(rules_dir.join("field_cases.yml"), user_rules).unwrap();
+            config.rules.dirs.push(rules_dir);
+        }
+        config.store.path = dir.path().join("palisade.db");
+        config.respond.allowlist_host_addresses = false;
+        let rules = Arc::new(RuleSet::load(&config.rules).expect("rules load"));
+        let metrics = Arc::new(Metrics::default());
+        let pipeline = Pipeline::new(&config, rules, Some(metrics.clone())).expect("pipeline");
+        let responder = responder_for(&config);
+        Stack {
+            dir,
+            config,
+            pipeline,
+            responder,
+            metrics,
+            lines: 0,
+            fired: Vec::new(),
+            closed: Vec::new(),
+            decisions: Vec::new(),
+        }
+    }
+
+    fn source(&self, name: &str) -> usize {
+        self.pipeline.source_index(name).expect("configured source")
+    }
+
+    /// Runs one line of `source` through the pipeline and the responder.
+    fn feed(&mut self, source: &str, text: &str) {
+        let line = Line {
+            source: Arc::from(source),
+            path: Arc::from(source),
+            offset: self.lines as u64 * 1000,
+            text: text.to_owned(),
+            truncated: false,
+            invalid_utf8: false,
+        };
+        self.feed_line(&line);
+    }
+
+    fn feed_line(&mut self, line: &Line) {
+        self.lines += 1;
+        let idx = self.source(&line.source);
+        let mut out = Vec::new();
+        self.pipeline.process_line(idx, line, &mut out);
+        self.respond(out);
+    }
+
+    fn feed_all(&mut self, source: &str, input: &str) {
+        for text in input.lines() {
+            self.feed(source, text);
+        }
+    }
+
+    fn respond(&mut self, out: Vec<Detection>) {
+        for d in out {
+            if d.state != DetectionState::Fired {
+                self.closed.push(d);
+                continue;
+            }
+            for decision in self.responder.on_detection(&d) {
+                self.decisions.push((self.lines, decision));
+            }
+            self.fired.push(Fired {
+                line: self.lines,
+                detection: d,
+            });
+        }
+    }
+
+    /// End of input: closes open episodes (their decisions are taken too).
+    fn finish(&mut self) {
+        let mut out = Vec::new();
+        self.pipeline.finish(&mut out);
+        self.respond(out);
+    }
+
+    /// Fired detections of rule `name`: (line, key address).
+    fn fired_by(&self, name: &str) -> Vec<(usize, String)> {
+        self.fired
+            .iter()
+            .filter(|f| f.detection.rule.name.as_deref() == Some(name))
+            .map(|f| {
+                let ip = f.detection.key_value("source.ip").unwrap_or("");
+                (f.line, ip.to_owned())
+            })
+            .collect()
+    }
+
+    /// Bans decided: (line, scope).
+    fn bans(&self) -> Vec<(usize, String)> {
+        self.decisions
+            .iter()
+            .filter_map(|(line, d)| match &d.kind {
+                DecisionKind::Ban(Ban { scope, .. }) => Some((*line, scope.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Decisions of any kind taken at or after `line`.
+    fn decisions_from(&self, line: usize) -> Vec<&Decision> {
+        self.decisions
+            .iter()
+            .filter(|(l, _)| *l >= line)
+            .map(|(_, d)| d)
+            .collect()
+    }
+
+    fn stats(&self, source: &str) -> palisade::pipeline::SourceStats {
+        self.pipeline
+            .source_stats()
+            .into_iter()
+            .find(|(n, _)| &**n == source)
+            .map(|(_, s)| s)
+            .expect("source stats")
+    }
+
+    fn metrics_text(&self) -> String {
+        self.metrics.encode()
+    }
+}
+
+fn responder_for(config: &Config) -> Responder {
+    Responder::from_config(
+        &config.respond,
+        &config.store.path,
+        &config.network.allowlist,
+        &config.network.trusted_proxies,
+    )
+    .expect("responder")
+}
+
+/// A `[[sources]]` block.
+fn source_toml(name: &str, path: &str, parser: &str) -> String {
+    format!("[[sources]]\nname = \"{name}\"\npath = \"{path}\"\nparser = {parser}\n")
+}
+
+/// A `[rules.overrides."<rule>"]` block.
+fn override_toml(rule: &str, threshold: u64, timespan: &str) -> String {
+    format!("[rules.overrides.\"{rule}\"]\nthreshold = {threshold}\ntimespan = \"{timespan}\"\n")
+}
+
+/// `[[respond.policy]]`: the named rules ban.
+fn ban_policy(rules: &[&str]) -> String {
+    let list: Vec<String> = rules.iter().map(|r| format!("\"{r}\"")).collect();
+    format!(
+        "[[respond.policy]]\nname = \"field-case\"\nrules = [{}]\naction = \"ban\"\n",
+        list.join(", ")
+    )
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+const NGINX_COMBINED: &str = r#"{ format = "nginx", log_format = "combined" }"#;
+const NGINX_MAIN: &str = r#"{ format = "nginx", log_format = "main" }"#;
+const JSON: &str = r#"{ format = "json" }"#;
+
+/// A single-event rule that turns every event with a client into a detection keyed by
+/// that client: shows which addresses the pipeline extracted, end to end.
+const CLIENT_SEEN_RULE: &str = r#"
+title: Client Seen
+id: 1d6c5f0e-8a2b-4c3d-9e8f-7a6b5c4d3e2f
+name: client_seen
+status: test
+description: Any event with a client address.
+logsource:
+    category: any
+detection:
+    selection:
+        source.ip|exists: true
+    condition: selection
+level: informational
+"#;
+
+/// Every key address any detection (fired or closed) named, sorted and deduplicated.
+fn keyed(stack: &Stack) -> Vec<String> {
+    let mut all: Vec<String> = stack
+        .fired
+        .iter()
+        .map(|f| &f.detection)
+        .chain(&stack.closed)
+        .filter_map(|d| d.key_value("source.ip").map(str::to_owned))
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+// ------------------------------------------------------------------ time handling
+
+#[test]
+fn dst_fall_back_hour_is_counted_and_bans_at_the_third_line() {
+    // Field case 11: 3 × 401 across the DST fall-back (offsets present); 3 failures /
+    // 10 min → ban at the 3rd; nothing dropped as "older than the last line".
+    let toml = source_toml("nginx", "access.log", NGINX_COMBINED)
+        + &override_toml("web_login_bruteforce", 3, "10m")
+        + &ban_policy(&["web_login_bruteforce"]);
+    let mut s = Stack::new(&toml, "");
+    s.feed_all(
+        "nginx",
+        r#"198.51.100.8 - - [03/Nov/2024:01:58:00 -0400] "POST /login HTTP/1.1" 401 12 "-" "curl/8.5.0"
+198.51.100.8 - - [03/Nov/2024:01:01:00 -0500] "POST /login HTTP/1.1" 401 12 "-" "curl/8.5.0"
+198.51.100.8 - - [03/Nov/2024:01:03:00 -0500] "POST /login HTTP/1.1" 401 12 "-" "curl/8.5.0""#,
+    );
+    assert_eq!(
+        s.fired_by("web_login_bruteforce"),
+        [(3, "198.51.100.8".to_owned())]
+    );
+    assert_eq!(s.bans(), [(3, "198.51.100.8/32".to_owned())]);
+    let d = &s.fired[0].detection;
+    assert_eq!(d.first_seen, at("2024-11-03T05:58:00Z"));
+    assert_eq!(d.last_seen, at("2024-11-03T06:03:00Z"));
+    assert_eq!(d.count, 3);
+    let st = s.stats("nginx");
+    assert_eq!((st.events, st.failed), (3, 0));
+}
+
+#[test]
+fn dst_fall_back_without_offsets_resolves_later_instant_and_bans_at_the_third() {
+    // Field case 11, variant without offsets (zone America/New_York configured): the
+    // 2nd and 3rd lines follow a 01:58 EDT line, so they are the later (EST) 01:0x.
+    let toml = format!(
+        "{}timezone = \"America/New_York\"\n{}{}",
+        source_toml("app", "app.log", JSON),
+        override_toml("web_login_bruteforce", 3, "10m"),
+        ban_policy(&["web_login_bruteforce"])
+    );
+    let mut s = Stack::new(&toml, "");
+    s.feed_all(
+        "app",
+        r#"{"time":"2024-11-03T01:58:00","ip":"198.51.100.8","method":"POST","path":"/login","status":401}
+{"time":"2024-11-03T01:01:00","ip":"198.51.100.8","method":"POST","path":"/login","status":401}
+{"time":"2024-11-03T01:03:00","ip":"198.51.100.8","method":"POST","path":"/login","status":401}"#,
+    );
+    assert_eq!(s.bans(), [(3, "198.51.100.8/32".to_owned())]);
+    let d = &s.fired[0].detection;
+    assert_eq!(d.first_seen, at("2024-11-03T05:58:00Z"));
+    assert_eq!(d.last_seen, at("2024-11-03T06:03:00Z"));
+}
+
+#[test]
+fn late_stamped_line_keeps_its_time_and_does_not_complete_a_burst() {
+    // Field case 13: 4xx burst rule 5 in 60 s; the line stamped 10:00:00 (request
+    // start of a 6-minute upload) is outside the window → 4 in window, no alert.
+    let toml = source_toml("app", "app.log", JSON)
+        + &override_toml("web_error_burst", 5, "60s")
+        + &ban_policy(&["web_error_burst"]);
+    let mut s = Stack::new(&toml, "");
+    s.feed_all(
+        "app",
+        r#"{"time":"2024-05-21T10:05:50Z","ip":"192.0.2.70","method":"POST","path":"/upload","status":401}
+{"time":"2024-05-21T10:05:55Z","ip":"192.0.2.70","method":"POST","path":"/upload","status":401}
+{"time":"2024-05-21T10:00:00Z","ip":"192.0.2.70","method":"POST","path":"/upload","status":401,"durationMs":360000}
+{"time":"2024-05-21T10:05:58Z","ip":"192.0.2.70","method":"POST","path":"/upload","status":401}
+{"time":"2024-05-21T10:05:59Z","ip":"192.0.2.70","method":"POST","path":"/upload","status":401}"#,
+    );
+    assert!(s.fired_by("web_error_burst").is_empty(), "4 in window, not 5");
+    assert!(s.bans().is_empty());
+    // The threshold is live: one more in-window line makes 5.
+    s.feed(
+        "app",
+        r#"{"time":"2024-05-21T10:06:00Z","ip":"192.0.2.70","method":"POST","path":"/upload","status":401}"#,
+    );
+    assert_eq!(s.fired_by("web_error_burst"), [(6, "192.0.2.70".to_owned())]);
+}
+
+#[test]
+fn same_instant_with_different_offsets_gives_one_alert() {
+    // Field case 14: two hosts with different offsets; 3 × 401 in 60 s = alert, all
+    // three are 13:07:41–50Z → exactly one detection for 192.0.2.81.
+    let toml = source_toml("nginx", "access.log", NGINX_COMBINED)
+        + &override_toml("web_login_bruteforce", 3, "60s");
+    let mut s = Stack::new(&toml, "");
+    s.feed_all(
+        "nginx",
+        r#"192.0.2.81 - - [10/Mar/2024:21:07:41 +0800] "POST /login HTTP/1.1" 401 12 "-" "-"
+192.0.2.81 - - [10/Mar/2024:13:07:45 +0000] "POST /login HTTP/1.1" 401 12 "-" "-"
+192.0.2.81 - - [10/Mar/2024:14:07:50 +0100] "POST /login HTTP/1.1" 401 12 "-" "-""#,
+    );
+    s.finish();
+    assert_eq!(
+        s.fired_by("web_login_bruteforce"),
+        [(3, "192.0.2.81".to_owned())]
+    );
+    let closed: Vec<_> = s
+        .closed
+        .iter()
+        .filter(|d| d.rule.name.as_deref() == Some("web_login_bruteforce"))
+        .collect();
+    assert_eq!(closed.len(), 1, "one episode, not one per offset");
+    assert_eq!(closed[0].count, 3);
+    assert_eq!(closed[0].first_seen, at("2024-03-10T13:07:41Z"));
+    assert_eq!(closed[0].last_seen, at("2024-03-10T13:07:50Z"));
+}
+
+// ------------------------------------------------------------------ client address
+
+#[test]
+fn forwarded_for_bans_rightmost_untrusted_hop_never_proxy_or_forged_hops() {
+    // Field case 15: trusted proxies 10.0.0.0/8; client = right-most untrusted XFF hop
+    // → 203.0.113.50 banned at the 3rd line; 10.0.0.6 (a proxy, no XFF) not counted;
+    // the forgeable left-most hops 192.0.2.200 / 198.51.100.1 never keyed.
+    let toml = source_toml("nginx", "access.log", NGINX_MAIN)
+        + "[network]\ntrusted_proxies = [\"10.0.0.0/8\"]\n"
+        + &override_toml("web_login_bruteforce", 3, "10m")
+        + &ban_policy(&["web_login_bruteforce"]);
+    let mut s = Stack::new(&toml, CLIENT_SEEN_RULE);
+    s.feed_all(
+        "nginx",
+        r#"10.0.0.5 - - [22/Apr/2024:09:41:03 +0200] "POST /login HTTP/1.1" 401 12 "-" "-" "192.0.2.200, 203.0.113.50"
+10.0.0.5 - - [22/Apr/2024:09:41:04 +0200] "POST /login HTTP/1.1" 401 12 "-" "-" "203.0.113.50"
+10.0.0.5 - - [22/Apr/2024:09:41:05 +0200] "POST /login HTTP/1.1" 401 12 "-" "-" "198.51.100.1, 203.0.113.50, 10.0.0.4"
+10.0.0.6 - - [22/Apr/2024:09:41:06 +0200] "POST /login HTTP/1.1" 401 12 "-" "-" "-""#,
+    );
+    assert_eq!(
+        s.fired_by("web_login_bruteforce"),
+        [(3, "203.0.113.50".to_owned())]
+    );
+    assert_eq!(s.bans(), [(3, "203.0.113.50/32".to_owned())]);
+    // A forger repeating the same left-most hop behind three different real clients
+    // must not get that hop banned.
+    s.feed_all(
+        "nginx",
+        r#"10.0.0.5 - - [22/Apr/2024:09:41:07 +0200] "POST /login HTTP/1.1" 401 12 "-" "-" "192.0.2.200, 203.0.113.61"
+10.0.0.5 - - [22/Apr/2024:09:41:08 +0200] "POST /login HTTP/1.1" 401 12 "-" "-" "192.0.2.200, 203.0.113.62"
+10.0.0.5 - - [22/Apr/2024:09:41:09 +0200] "POST /login HTTP/1.1" 401 12 "-" "-" "192.0.2.200, 203.0.113.63"
+10.0.0.6 - - [22/Apr/2024:09:41:10 +0200] "POST /login HTTP/1.1" 401 12 "-" "-" "-"
+10.0.0.6 - - [22/Apr/2024:09:41:11 +0200] "POST /login HTTP/1.1" 401 12 "-" "-" "-""#,
+    );
+    s.finish();
+    assert_eq!(s.bans().len(), 1, "{:?}", s.bans());
+    let keys = keyed(&s);
+    for never in ["10.0.0.5", "10.0.0.6", "10.0.0.4", "192.0.2.200", "198.51.100.1"] {
+        assert!(!keys.contains(&never.to_owned()), "{never} keyed: {keys:?}");
+    }
+    assert_eq!(
+        keys,
+        ["203.0.113.50", "203.0.113.61", "203.0.113.62", "203.0.113.63"]
+    );
+}
+
+#[test]
+fn remote_addr_with_port_keys_the_full_address_and_bad_ip_is_counted() {
+    // Field case 10: `$remote_addr:$remote_port` → client 198.51.100.181 (never
+    // `181:2225`); a value that is not an address is a counted `bad_ip` parse error.
+    let fmt = r#"$remote_addr:$remote_port - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\""#;
+    let parser = format!("{{ format = \"nginx\", log_format = \"{fmt}\" }}");
+    let toml = source_toml("nginx", "access.log", &parser);
+    let mut s = Stack::new(&toml, CLIENT_SEEN_RULE);
+    s.feed(
+        "nginx",
+        r#"198.51.100.181:2225 - - [03/Apr/2024:11:26:52 +0000] "POST /api/login HTTP/1.1" 401 27 "-" "python-requests/2.31""#,
+    );
+    s.feed(
+        "nginx",
+        r#"198.51.100.999:2226 - - [03/Apr/2024:11:26:53 +0000] "POST /api/login HTTP/1.1" 401 27 "-" "python-requests/2.31""#,
+    );
+    s.finish();
+    assert_eq!(keyed(&s), ["198.51.100.181"]);
+    let sample = &s.fired[0].detection.samples[0];
+    assert_eq!(sample.source_port, Some(2225));
+    let st = s.stats("nginx");
+    assert_eq!((st.events, st.failed), (1, 1));
+    assert_eq!(st.failed_by_reason.get("bad_ip"), Some(&1));
+    let metrics = s.metrics_text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("palisade_parse_errors_total") && l.contains("reason=\"bad_ip\"")),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn ipv6_clients_from_nginx_and_apache_error_logs_are_all_keyed() {
+    // Field case 6: three events, addresses in RFC 5952 form, the 9th group of
+    // `[client …]` is the port; no line rejected.
+    // The app log's `[client …]` line carries no time of its own: it takes the time
+    // of the line before it, so the three lines are one mixed stream (format `auto`).
+    let toml = source_toml("mixed", "error.log", r#"{ format = "auto" }"#);
+    let mut s = Stack::new(&toml, CLIENT_SEEN_RULE);
+    s.feed_all(
+        "mixed",
+        r#"2024/03/05 10:00:01 [error] 311#311: *9 open() "/srv/www/wp-login.php" failed (2: No such file or directory), client: 2001:db8:abcd:ef01::7, server: shop.example.test, request: "GET /wp-login.php HTTP/1.1", host: "shop.example.test"
+2024/03/05 10:00:02 [error] 311#311: *10 open() "/srv/www/wp-login.php" failed (2: No such file or directory), client: 2001:db8:1234:5678::7, server: shop.example.test, request: "GET /wp-login.php HTTP/1.1", host: "shop.example.test"
+[client 2001:db8:abcd:ef01:e401:cd5:fff8:a845:60040] script not found: /wp-login.php"#,
+    );
+    s.finish();
+    assert_eq!(
+        keyed(&s),
+        [
+            "2001:db8:1234:5678::7",
+            "2001:db8:abcd:ef01::7",
+            "2001:db8:abcd:ef01:e401:cd5:fff8:a845",
+        ]
+    );
+    let st = s.stats("mixed");
+    assert_eq!((st.events, st.failed), (3, 0), "no line rejected");
+}
+
+#[test]
+fn ipv6_with_unbracketed_port_bans_the_address_not_a_port_suffix() {
+    // Field case 7: `client=2001:db8::1:58340` with a declared port → one key
+    // 2001:db8::1 counted 3 times, banned at the 3rd; `2001:db8::1:5834` never seen.
+    let toml = source_toml(
+        "haproxy",
+        "haproxy.log",
+        r#"{ format = "logfmt", client_field = "client", client_port = true }"#,
+    ) + &ban_policy(&["logfmt_login_bruteforce"])
+        + "[respond]\nipv6_prefix = 128\n";
+    let mut s = Stack::new(&toml, LOGFMT_LOGIN_RULES);
+    s.feed_all(
+        "haproxy",
+        "2024-06-01T08:00:01Z auth 401 client=2001:db8::1:58340 user=frank
+2024-06-01T08:00:02Z auth 401 client=[2001:db8::1]:58341 user=frank
+2024-06-01T08:00:03Z auth 401 client=2001:db8::1:58342 user=frank",
+    );
+    assert_eq!(
+        s.fired_by("logfmt_login_bruteforce"),
+        [(3, "2001:db8::1".to_owned())]
+    );
+    assert_eq!(s.fired[0].detection.count, 3);
+    assert_eq!(s.bans(), [(3, "2001:db8::1/128".to_owned())]);
+    let ports: Vec<_> = s.fired[0]
+        .detection
+        .samples
+        .iter()
+        .map(|e| e.source_port)
+        .collect();
+    assert!(ports.contains(&Some(58342)), "{ports:?}");
+}
+
+#[test]
+fn ipv4_mapped_client_is_one_key_banned_once_and_not_realerted() {
+    // Field case 9: four spellings of 192.0.2.77 → one key; banned at the 3rd line
+    // with an IPv4 rule; the 4th line (while banned) brings no new decision.
+    let toml = source_toml("app", "app.log", JSON) + &ban_policy(&["app_login_bruteforce"]);
+    let mut s = Stack::new(&toml, APP_LOGIN_RULES);
+    s.feed_all(
+        "app",
+        r#"{"time":"2024-05-06T21:14:01Z","level":"warn","msg":"login failed","user":"alice","ip":"::ffff:192.0.2.77"}
+{"time":"2024-05-06T21:14:03Z","level":"warn","msg":"login failed","user":"alice","ip":"192.0.2.77"}
+{"time":"2024-05-06T21:14:05Z","level":"warn","msg":"login failed","user":"bob","ip":"::ffff:192.0.2.77"}
+{"time":"2024-05-06T21:14:09Z","level":"warn","msg":"login failed","user":"bob","ip":"::FFFF:c000:024d"}"#,
+    );
+    assert_eq!(
+        s.fired_by("app_login_bruteforce"),
+        [(3, "192.0.2.77".to_owned())]
+    );
+    assert_eq!(s.bans(), [(3, "192.0.2.77/32".to_owned())]);
+    assert!(s.decisions_from(4).is_empty(), "4th line re-alerted");
+    s.finish();
+    assert_eq!(s.bans().len(), 1, "closing the episode is not a second ban");
+    assert!(
+        s.decisions.iter().all(|(_, d)| !matches!(d.kind, DecisionKind::Alert { .. })),
+        "no extra alert"
+    );
+    assert_eq!(keyed(&s), ["192.0.2.77"]);
+    assert!(s.responder.unbanned_at(ip("192.0.2.77")).is_none());
+}
