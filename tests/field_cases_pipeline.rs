@@ -125,10 +125,22 @@ impl Stack {
         }
         config.store.path = dir.path().join("palisade.db");
         config.respond.allowlist_host_addresses = false;
+        Stack::start(dir, config, None)
+    }
+
+    /// Starts (or restarts, over the same store) the way `watch` does: the responder
+    /// reconciles bans, and its manual unbans go to the pipeline. `clock` fixes the
+    /// responder's wall clock (unban times).
+    fn start(dir: tempfile::TempDir, config: Config, clock: Option<Timestamp>) -> Stack {
         let rules = Arc::new(RuleSet::load(&config.rules).expect("rules load"));
         let metrics = Arc::new(Metrics::default());
-        let pipeline = Pipeline::new(&config, rules, Some(metrics.clone())).expect("pipeline");
-        let responder = responder_for(&config);
+        let mut pipeline = Pipeline::new(&config, rules, Some(metrics.clone())).expect("pipeline");
+        let mut responder = responder_for(&config);
+        if let Some(t) = clock {
+            responder = responder.with_clock(move || t);
+        }
+        responder.reconcile_on_start().expect("reconcile");
+        pipeline.set_forgiven(responder.unbans());
         Stack {
             dir,
             config,
@@ -140,6 +152,11 @@ impl Stack {
             closed: Vec::new(),
             decisions: Vec::new(),
         }
+    }
+
+    /// Stops and starts again over the same store and configuration.
+    fn restart(self, clock: Option<Timestamp>) -> Stack {
+        Stack::start(self.dir, self.config, clock)
     }
 
     fn source(&self, name: &str) -> usize {
@@ -206,6 +223,32 @@ impl Stack {
                 (f.line, ip.to_owned())
             })
             .collect()
+    }
+
+    /// The first sample event of the first detection of rule `name`.
+    fn fired_by_sample(&self, name: &str) -> palisade::event::Event {
+        self.fired
+            .iter()
+            .find(|f| f.detection.rule.name.as_deref() == Some(name))
+            .and_then(|f| f.detection.samples.first().cloned())
+            .unwrap_or_else(|| {
+                let names: Vec<_> = self
+                    .fired
+                    .iter()
+                    .map(|f| f.detection.rule.id.clone())
+                    .collect();
+                panic!(
+                    "no {name} detection: {names:?} {:?} closed={:?}",
+                    self.stats(&self.config.sources[0].name),
+                    self.closed
+                        .iter()
+                        .map(|d| (
+                            d.rule.id.clone(),
+                            d.samples.first().map(|e| e.url_original.clone())
+                        ))
+                        .collect::<Vec<_>>()
+                )
+            })
     }
 
     /// Bans decided: (line, scope).
@@ -382,14 +425,20 @@ fn late_stamped_line_keeps_its_time_and_does_not_complete_a_burst() {
 {"time":"2024-05-21T10:05:58Z","ip":"192.0.2.70","method":"POST","path":"/upload","status":401}
 {"time":"2024-05-21T10:05:59Z","ip":"192.0.2.70","method":"POST","path":"/upload","status":401}"#,
     );
-    assert!(s.fired_by("web_error_burst").is_empty(), "4 in window, not 5");
+    assert!(
+        s.fired_by("web_error_burst").is_empty(),
+        "4 in window, not 5"
+    );
     assert!(s.bans().is_empty());
     // The threshold is live: one more in-window line makes 5.
     s.feed(
         "app",
         r#"{"time":"2024-05-21T10:06:00Z","ip":"192.0.2.70","method":"POST","path":"/upload","status":401}"#,
     );
-    assert_eq!(s.fired_by("web_error_burst"), [(6, "192.0.2.70".to_owned())]);
+    assert_eq!(
+        s.fired_by("web_error_burst"),
+        [(6, "192.0.2.70".to_owned())]
+    );
 }
 
 #[test]
@@ -458,12 +507,23 @@ fn forwarded_for_bans_rightmost_untrusted_hop_never_proxy_or_forged_hops() {
     s.finish();
     assert_eq!(s.bans().len(), 1, "{:?}", s.bans());
     let keys = keyed(&s);
-    for never in ["10.0.0.5", "10.0.0.6", "10.0.0.4", "192.0.2.200", "198.51.100.1"] {
+    for never in [
+        "10.0.0.5",
+        "10.0.0.6",
+        "10.0.0.4",
+        "192.0.2.200",
+        "198.51.100.1",
+    ] {
         assert!(!keys.contains(&never.to_owned()), "{never} keyed: {keys:?}");
     }
     assert_eq!(
         keys,
-        ["203.0.113.50", "203.0.113.61", "203.0.113.62", "203.0.113.63"]
+        [
+            "203.0.113.50",
+            "203.0.113.61",
+            "203.0.113.62",
+            "203.0.113.63"
+        ]
     );
 }
 
@@ -492,9 +552,9 @@ fn remote_addr_with_port_keys_the_full_address_and_bad_ip_is_counted() {
     assert_eq!(st.failed_by_reason.get("bad_ip"), Some(&1));
     let metrics = s.metrics_text();
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("palisade_parse_errors_total") && l.contains("reason=\"bad_ip\"")),
+        metrics.lines().any(
+            |l| l.starts_with("palisade_parse_errors_total") && l.contains("reason=\"bad_ip\"")
+        ),
         "{metrics}"
     );
 }
@@ -580,9 +640,231 @@ fn ipv4_mapped_client_is_one_key_banned_once_and_not_realerted() {
     s.finish();
     assert_eq!(s.bans().len(), 1, "closing the episode is not a second ban");
     assert!(
-        s.decisions.iter().all(|(_, d)| !matches!(d.kind, DecisionKind::Alert { .. })),
+        s.decisions
+            .iter()
+            .all(|(_, d)| !matches!(d.kind, DecisionKind::Alert { .. })),
         "no extra alert"
     );
     assert_eq!(keyed(&s), ["192.0.2.77"]);
     assert!(s.responder.unbanned_at(ip("192.0.2.77")).is_none());
+}
+
+// ------------------------------------------------------------------ manual unban
+
+#[test]
+fn replayed_failures_from_before_a_manual_unban_are_not_recounted() {
+    // Field case 19: 198.51.100.61 banned permanently, unbanned by the operator,
+    // palisade restarted; the replay of the last 10 min holds the 3 failures again.
+    // They are not counted; a new failure after the restart counts from 1.
+    let toml = source_toml("app", "app.log", JSON)
+        + &ban_policy(&["app_login_bruteforce"])
+        + "[respond]\nescalation = [\"permanent\"]\n";
+    let mut s = Stack::new(&toml, APP_LOGIN_RULES);
+    let old = r#"{"time":"2024-02-01T10:00:00Z","msg":"login failed","user":"kim","ip":"198.51.100.61"}
+{"time":"2024-02-01T10:00:04Z","msg":"login failed","user":"kim","ip":"198.51.100.61"}
+{"time":"2024-02-01T10:00:08Z","msg":"login failed","user":"kim","ip":"198.51.100.61"}"#;
+    s.feed_all("app", old);
+    assert_eq!(s.bans(), [(3, "198.51.100.61/32".to_owned())]);
+
+    let unban_time = at("2024-02-01T10:02:00Z");
+    let mut s = s.restart(Some(unban_time));
+    let lifted = s
+        .responder
+        .ban_remove("198.51.100.61/32".parse().unwrap(), "operator:ann");
+    assert_eq!(lifted.unwrap().len(), 1);
+
+    let mut s = s.restart(Some(at("2024-02-01T10:05:00Z")));
+    assert!(
+        s.responder.bans().unwrap().is_empty(),
+        "no rule after restart"
+    );
+    s.feed_all("app", old); // the replay
+    assert!(s.fired.is_empty(), "replayed failures were counted again");
+    assert_eq!(s.stats("app").forgiven, 3);
+
+    // New failures after the unban: the 3rd of them (not the 1st) bans.
+    s.feed_all(
+        "app",
+        r#"{"time":"2024-02-01T10:05:01Z","msg":"login failed","user":"kim","ip":"198.51.100.61"}
+{"time":"2024-02-01T10:05:02Z","msg":"login failed","user":"kim","ip":"198.51.100.61"}"#,
+    );
+    assert!(s.bans().is_empty(), "banned before the 3rd new failure");
+    s.feed(
+        "app",
+        r#"{"time":"2024-02-01T10:05:03Z","msg":"login failed","user":"kim","ip":"198.51.100.61"}"#,
+    );
+    assert_eq!(s.bans(), [(6, "198.51.100.61/32".to_owned())]);
+    assert_eq!(s.fired[0].detection.count, 3);
+    assert_eq!(s.fired[0].detection.first_seen, at("2024-02-01T10:05:01Z"));
+}
+
+// ------------------------------------------------------------------ long lines
+
+/// Reads everything `tailer` has (bounded polls) into `stack` as one source.
+fn drain_tailer(tailer: &mut Tailer, stack: &mut Stack) -> Vec<TailNotice> {
+    let mut notices = Vec::new();
+    loop {
+        let mut lines = Vec::new();
+        notices.extend(tailer.poll(&mut lines));
+        for line in &lines {
+            stack.feed_line(line);
+        }
+        if !tailer.has_backlog() && lines.is_empty() {
+            return notices;
+        }
+    }
+}
+
+fn tail_spec(stack: &Stack, source: &str) -> TailSpec {
+    let cfg = stack
+        .config
+        .sources
+        .iter()
+        .find(|s| s.name == source)
+        .expect("source");
+    TailSpec::from_config(cfg)
+}
+
+fn nginx_line(ip: &str, second: u32, request: &str, status: u16, ua: &str) -> String {
+    format!(
+        "{ip} - - [01/Mar/2024:12:00:{second:02} +0000] \"{request}\" {status} 12 \"-\" \"{ua}\"\n"
+    )
+}
+
+#[test]
+fn failures_after_two_thousand_huge_lines_are_detected_at_the_third() {
+    // Field case 34: 2,000 noise lines of 20,000 characters, then 3 failed logins for
+    // 192.0.2.150 → ban at the 3rd, whether the long lines are kept whole (default
+    // cap 64 KiB) or cut (cap 8 KiB, counted as truncated, no format alarm).
+    for cap in [64 * 1024, 8 * 1024] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let toml = format!(
+            "{}max_line_bytes = {cap}\n{}{}",
+            source_toml("nginx", &log.display().to_string(), NGINX_COMBINED),
+            override_toml("web_login_bruteforce", 3, "10m"),
+            ban_policy(&["web_login_bruteforce"])
+        );
+        let mut s = Stack::new(&toml, "");
+        let mut f = File::create(&log).unwrap();
+        let noise_url = format!("GET /report?data={} HTTP/1.1", "a".repeat(19_950));
+        for i in 0..2000 {
+            let line = nginx_line("198.51.100.3", i % 60, &noise_url, 200, "db-export");
+            assert!(line.len() > 20_000);
+            f.write_all(line.as_bytes()).unwrap();
+        }
+        for i in 0..3 {
+            let line = nginx_line("192.0.2.150", i, "POST /login HTTP/1.1", 401, "curl");
+            f.write_all(line.as_bytes()).unwrap();
+        }
+        drop(f);
+        let spec = tail_spec(&s, "nginx");
+        let mut tailer = Tailer::new(vec![spec], Vec::new(), TailOptions::default());
+        drain_tailer(&mut tailer, &mut s);
+        assert_eq!(s.lines, 2003, "cap {cap}");
+        assert_eq!(
+            s.fired_by("web_login_bruteforce"),
+            [(2003, "192.0.2.150".to_owned())],
+            "cap {cap}"
+        );
+        assert_eq!(s.bans(), [(2003, "192.0.2.150/32".to_owned())]);
+        let st = s.stats("nginx");
+        let cut = if cap < 20_000 { 2000 } else { 0 };
+        assert_eq!(st.truncated, cut, "cap {cap}");
+        assert!(
+            s.fired
+                .iter()
+                .all(|f| f.detection.rule.name.as_deref() != Some("log_format_mismatch")),
+            "cut lines raised a format alarm (cap {cap})"
+        );
+        assert!(
+            s.metrics_text().contains(&format!(
+                "palisade_lines_truncated_total{{source=\"nginx\"}} {cut}"
+            )),
+            "{}",
+            s.metrics_text()
+        );
+    }
+}
+
+#[test]
+fn cut_line_never_matches_where_the_whole_line_does_not() {
+    // Field case 34 (the maintainer's warning): cutting a line at `max_line_bytes`
+    // must not create a match. A user agent saying `UNION selected a few friends` is
+    // `<scriptless> kiosk` is no script tag; cut right after `<script` it would be.
+    use palisade::detect::classify::Classifier;
+    use palisade::sources::file::{ReadOptions, read_lines};
+
+    let ua = "Mozilla/5.0 (<scriptless> kiosk)";
+    let whole = nginx_line("198.51.100.44", 7, "GET /search?page=2 HTTP/1.1", 200, ua);
+    let cap = whole.find("less>").unwrap();
+    let cut_ua = &whole[whole.find("Mozilla").unwrap()..cap];
+    // The input is meaningful: the cut agent alone does read as SQL injection.
+    let (classes, _) = Classifier::new().classify_text("user_agent.original", cut_ua);
+    assert!(
+        !classes.is_empty(),
+        "{cut_ua} is not flagged; pick another cut"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    fs::write(&log, &whole).unwrap();
+    for (max, truncated) in [(64 * 1024, 0), (cap, 1)] {
+        let toml = format!(
+            "{}max_line_bytes = {max}\n",
+            source_toml("nginx", &log.display().to_string(), NGINX_COMBINED)
+        );
+        let mut s = Stack::new(&toml, "");
+        let opts = ReadOptions {
+            max_line_bytes: max,
+            ..ReadOptions::default()
+        };
+        read_lines(&Arc::from("nginx"), &log, &opts, |line| {
+            s.feed_line(line);
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+        s.finish();
+        let st = s.stats("nginx");
+        assert_eq!((st.events, st.truncated), (1, truncated), "cap {max}");
+        let fired: Vec<_> = s
+            .fired
+            .iter()
+            .map(|f| f.detection.rule.name.clone().unwrap_or_default())
+            .collect();
+        assert!(fired.is_empty(), "cap {max}: {fired:?}");
+        assert!(
+            !s.metrics_text().contains("event_type=\"xss\""),
+            "cap {max}: counted as XSS"
+        );
+        assert_eq!(st.cut_fields, truncated, "cap {max}");
+    }
+}
+
+#[test]
+fn cut_line_keeps_the_whole_path_for_rules_on_it() {
+    // Field case 34: with the cut inside the query, the path before `?` is whole and
+    // still classified (a sensitive-file probe is still seen); the cut query is not.
+    let whole = format!(
+        "2024-06-01T08:00:01Z GET status=404 client=198.51.100.45 path=\"/.env?x={}\" user=-",
+        "b".repeat(300)
+    );
+    let cap = whole.find("bbbb").unwrap() + 100;
+    let toml = source_toml("app", "app.log", r#"{ format = "logfmt" }"#);
+    let mut s = Stack::new(&toml, CLIENT_SEEN_RULE);
+    s.feed_line(&Line {
+        source: Arc::from("app"),
+        path: Arc::from("app.log"),
+        offset: 0,
+        text: whole[..cap].to_owned(),
+        truncated: true,
+        invalid_utf8: false,
+    });
+    s.finish();
+    assert_eq!(s.stats("app").cut_fields, 1);
+    let ev = &s.fired_by_sample("client_seen");
+    assert_eq!(ev.url_path(), Some("/.env"));
+    assert_eq!(ev.url_query(), None);
+    let classes: Vec<_> = ev.attacks.names().collect();
+    assert_eq!(classes, ["sensitive_file"]);
 }

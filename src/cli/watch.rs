@@ -73,6 +73,9 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     let specs = config.sources.iter().map(TailSpec::from_config).collect();
     let mut tailer = Tailer::new(specs, checkpoints, TailOptions::from_config(&config.watch));
     let mut response = Response::start(&config)?;
+    // Failures from before a manual unban are not counted again when the log is
+    // replayed from the checkpoint (field case 19).
+    pipeline.set_forgiven(response.responder.unbans());
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
