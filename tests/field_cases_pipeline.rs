@@ -868,3 +868,204 @@ fn cut_line_keeps_the_whole_path_for_rules_on_it() {
     let classes: Vec<_> = ev.attacks.names().collect();
     assert_eq!(classes, ["sensitive_file"]);
 }
+
+// ------------------------------------------------------------------ files: rotation
+
+fn count_notices(notices: &[TailNotice], kind: &str) -> usize {
+    notices.iter().filter(|n| n.kind() == kind).count()
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A stack following `log` (one source) with the Tailer, as `watch` does.
+fn followed(log: &Path, parser: &str, extra_toml: &str, rules: &str) -> (Stack, Tailer) {
+    let toml = source_toml("src", &log.display().to_string(), parser) + extra_toml;
+    let s = Stack::new(&toml, rules);
+    let tailer = Tailer::new(
+        vec![tail_spec(&s, "src")],
+        Vec::new(),
+        TailOptions::default(),
+    );
+    (s, tailer)
+}
+
+#[test]
+fn in_place_rewrite_counts_each_failure_once_and_does_not_ban_early() {
+    // Field case 1: rule 4 failures / 10 min; the capped log is rewritten in place
+    // (A, B → B, C): 198.51.100.23 is counted 3 times (A, B, C), B not twice, no ban;
+    // the rewrite is reported.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app-errors.log");
+    let a = "2024-05-01T10:00:01Z login failed user=erin ip=198.51.100.23\n";
+    let b = "2024-05-01T10:00:07Z login failed user=erin ip=198.51.100.23\n";
+    let c = "2024-05-01T10:00:12Z login failed user=erin ip=198.51.100.23\n";
+    fs::write(&log, format!("{a}{b}")).unwrap();
+    let extra = override_toml("logfmt_login_bruteforce", 4, "10m")
+        + &ban_policy(&["logfmt_login_bruteforce"]);
+    let parser = r#"{ format = "logfmt", client_field = "ip" }"#;
+    let (mut s, mut tailer) = followed(&log, parser, &extra, LOGFMT_LOGIN_RULES);
+    drain_tailer(&mut tailer, &mut s);
+
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    f.write_all(format!("{b}{c}").as_bytes()).unwrap();
+    drop(f);
+    let notices = drain_tailer(&mut tailer, &mut s);
+    assert_eq!(count_notices(&notices, "rewritten"), 1, "{notices:?}");
+    assert_eq!(s.stats("src").events, 3, "A, B, C once each");
+    assert!(
+        s.fired.is_empty(),
+        "banned after 3 failures with a rule of 4"
+    );
+    assert!(s.bans().is_empty());
+
+    // The count really is 3: the next failure is the 4th and bans.
+    append(
+        &log,
+        "2024-05-01T10:00:20Z login failed user=erin ip=198.51.100.23\n",
+    );
+    drain_tailer(&mut tailer, &mut s);
+    assert_eq!(s.bans(), [(4, "198.51.100.23/32".to_owned())]);
+}
+
+#[test]
+fn rotation_keeps_reading_renamed_file_then_new_file() {
+    // Field case 2: rule 4 / 10 min; 2 failures in access.log, rename to
+    // access.log.1, 1 more appended there, new access.log with the 4th failure →
+    // banned at the 4th (the line in the new file); a 5th line is still seen.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let line = |s: u32| nginx_line("203.0.113.40", s, "POST /login HTTP/1.1", 401, "curl");
+    fs::write(&log, format!("{}{}", line(1), line(2))).unwrap();
+    let extra =
+        override_toml("web_login_bruteforce", 4, "10m") + &ban_policy(&["web_login_bruteforce"]);
+    let (mut s, mut tailer) = followed(&log, NGINX_COMBINED, &extra, "");
+    drain_tailer(&mut tailer, &mut s);
+
+    let rotated = dir.path().join("access.log.1");
+    fs::rename(&log, &rotated).unwrap();
+    append(&rotated, &line(3));
+    File::create(&log).unwrap();
+    append(&log, &line(4));
+    let notices = drain_tailer(&mut tailer, &mut s);
+    assert_eq!(count_notices(&notices, "rotated"), 1, "{notices:?}");
+    assert_eq!(s.lines, 4, "all four lines read");
+    assert_eq!(
+        s.fired_by("web_login_bruteforce"),
+        [(4, "203.0.113.40".to_owned())]
+    );
+    assert_eq!(s.bans(), [(4, "203.0.113.40/32".to_owned())]);
+    let last = s.fired[0].detection.samples.last().unwrap();
+    assert_eq!(
+        last.offset, 0,
+        "the 4th failure is the new file's first line"
+    );
+    assert_eq!(last.timestamp, at("2024-03-01T12:00:04Z"));
+
+    append(&log, &line(5));
+    drain_tailer(&mut tailer, &mut s);
+    assert_eq!(s.lines, 5, "the new file is followed after the rotation");
+    assert_eq!(s.stats("src").events, 5);
+    assert_eq!(s.bans().len(), 1, "no second ban while banned");
+}
+
+#[test]
+fn copytruncate_refill_is_processed_from_offset_zero() {
+    // Field case 4: access.log at 1,200 bytes (read), truncated by copytruncate and
+    // refilled with (A) 3 lines / 300 bytes or (B) 20 lines / 2,000 bytes before the
+    // next read: every refill line is processed, none skipped, one truncation.
+    for refill in [3u32, 20] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let old: String = (0..12)
+            .map(|i| {
+                format!(
+                    "{:<99}\n",
+                    nginx_line("198.51.100.4", i, "GET / HTTP/1.1", 200, "a").trim_end()
+                )
+            })
+            .collect();
+        assert_eq!(old.len(), 1200);
+        fs::write(&log, &old).unwrap();
+        let (mut s, mut tailer) = followed(&log, NGINX_COMBINED, "", CLIENT_SEEN_RULE);
+        drain_tailer(&mut tailer, &mut s);
+        assert_eq!(s.stats("src").events, 12);
+
+        fs::copy(&log, dir.path().join("access.log.1")).unwrap();
+        let new: String = (0..refill)
+            .map(|i| {
+                format!(
+                    "{:<99}\n",
+                    nginx_line("192.0.2.44", i, "GET / HTTP/1.1", 200, "b").trim_end()
+                )
+            })
+            .collect();
+        assert_eq!(new.len(), refill as usize * 100);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&log)
+            .unwrap();
+        f.write_all(new.as_bytes()).unwrap();
+        drop(f);
+        let notices = drain_tailer(&mut tailer, &mut s);
+        assert_eq!(count_notices(&notices, "truncated"), 1, "refill {refill}");
+        let st = s.stats("src");
+        assert_eq!(
+            (st.lines, st.events, st.failed),
+            (12 + u64::from(refill), 12 + u64::from(refill), 0)
+        );
+        s.finish();
+        let new_client = s
+            .closed
+            .iter()
+            .find(|d| d.key_value("source.ip") == Some("192.0.2.44"))
+            .expect("refill lines detected");
+        assert_eq!(new_client.count, u64::from(refill), "refill {refill}");
+    }
+}
+
+#[test]
+fn crlf_and_cr_only_files_ban_at_the_third_line_with_clean_fields() {
+    // Field case 38: the same 3 failed logins for 192.0.2.80 saved with LF, CRLF and
+    // CR-only endings: each gives 3 events and a ban at the 3rd, no `\r` in any
+    // field, and one warning for the CR-only file.
+    for (ending, name) in [("\n", "lf"), ("\r\n", "crlf"), ("\r", "cr")] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let text: String = (0..3)
+            .map(|i| {
+                nginx_line("192.0.2.80", i, "POST /login HTTP/1.1", 401, "Mozilla/5.0")
+                    .replace('\n', ending)
+            })
+            .collect();
+        fs::write(&log, text).unwrap();
+        let extra = override_toml("web_login_bruteforce", 3, "10m")
+            + &ban_policy(&["web_login_bruteforce"]);
+        let (mut s, mut tailer) = followed(&log, NGINX_COMBINED, &extra, "");
+        let notices = drain_tailer(&mut tailer, &mut s);
+        assert_eq!(s.stats("src").events, 3, "{name}");
+        assert_eq!(s.bans(), [(3, "192.0.2.80/32".to_owned())], "{name}");
+        let warned = count_notices(&notices, "cr_only_endings");
+        assert_eq!(warned, usize::from(name == "cr"), "{name}: {notices:?}");
+        for ev in &s.fired[0].detection.samples {
+            let fields = [
+                ev.raw.as_str(),
+                ev.user_agent.as_deref().unwrap_or(""),
+                ev.url_original.as_deref().unwrap_or(""),
+            ];
+            assert!(fields.iter().all(|f| !f.contains('\r')), "{name}: {ev:?}");
+            assert_eq!(ev.user_agent.as_deref(), Some("Mozilla/5.0"), "{name}");
+        }
+    }
+}
