@@ -192,6 +192,20 @@ impl Pipeline {
         self.drain_events(idx, cut, out);
     }
 
+    /// [`Pipeline::process_line`] for a line whose transport recorded its time (a
+    /// Docker log entry): a line without a time of its own gets `time` instead of the
+    /// previous line's (field cases 39, 43: container output often has no timestamp).
+    pub fn process_line_at(
+        &mut self,
+        idx: usize,
+        line: &Line,
+        time: Timestamp,
+        out: &mut Vec<Detection>,
+    ) {
+        self.sources[idx].parser.set_time_hint(time);
+        self.process_line(idx, line, out);
+    }
+
     /// Releases entries a parser holds back (multi-line joining) for source `idx`.
     pub fn flush_source(&mut self, idx: usize, out: &mut Vec<Detection>) {
         self.sources[idx].parser.flush(&mut self.events);

@@ -179,6 +179,15 @@ impl Stack {
         self.respond(out);
     }
 
+    /// Runs a line whose transport recorded `time` (a Docker entry) through.
+    pub fn feed_line_at(&mut self, line: &Line, time: Timestamp) {
+        self.lines += 1;
+        let idx = self.source(&line.source);
+        let mut out = Vec::new();
+        self.pipeline.process_line_at(idx, line, time, &mut out);
+        self.respond(out);
+    }
+
     pub fn feed_all(&mut self, source: &str, input: &str) {
         for text in input.lines() {
             self.feed(source, text);
