@@ -220,7 +220,7 @@ pub fn scan_sources(
         let stats = file::read_lines(&name, &input.path, &opts, |line| {
             pipeline.process_line(idx, line, &mut out);
             n += 1;
-            if n % 8192 == 0 {
+            if n.is_multiple_of(8192) {
                 pipeline.advance_to_clock(&mut out);
                 if let (Some(pb), Some(c)) = (&progress, &progress_counter) {
                     pb.set_position(c.load(std::sync::atomic::Ordering::Relaxed));
