@@ -52,6 +52,10 @@ pub struct SourceStats {
     pub failed_by_reason: BTreeMap<&'static str, u64>,
     /// Events whose client is allowlisted, left out of detection.
     pub allowlisted: u64,
+    /// Events from a cut line whose cut field was left out of detection.
+    pub cut_fields: u64,
+    /// Events older than a manual unban of their client, left out of detection.
+    pub forgiven: u64,
 }
 
 struct SourceRuntime {
@@ -73,6 +77,9 @@ pub struct Pipeline {
     events: Vec<Event>,
     /// The latest event time seen: the engine's clock.
     clock: Option<Timestamp>,
+    /// Manual unbans (scope, when): a client's events from before its unban are not
+    /// counted again, e.g. when a restart replays them (field case 19).
+    forgiven: Vec<(IpNet, Timestamp)>,
 }
 
 /// Always left out of detection: the host talking to itself.
@@ -101,6 +108,7 @@ impl Pipeline {
             counters: MinuteCounters::new(EventClass::default()),
             events: Vec::with_capacity(4),
             clock: None,
+            forgiven: Vec::new(),
         };
         for source in &config.sources {
             pipeline.add_source(source, config)?;
@@ -131,6 +139,15 @@ impl Pipeline {
         Ok(self.sources.len() - 1)
     }
 
+    /// Sets the manual unbans (scope, time of the unban; see
+    /// `Responder::unbans`): events of a client inside such a scope stamped at or
+    /// before its unban are left out of detection, so the failures that led to a ban
+    /// an operator lifted are not counted again when a restart replays the log, and a
+    /// new failure after the unban counts from 1 (field case 19).
+    pub fn set_forgiven(&mut self, unbans: Vec<(IpNet, Timestamp)>) {
+        self.forgiven = unbans;
+    }
+
     /// The index of a source by name.
     pub fn source_index(&self, name: &str) -> Option<usize> {
         self.sources.iter().position(|s| &*s.name == name)
@@ -148,7 +165,13 @@ impl Pipeline {
         src.stats.truncated += u64::from(line.truncated);
         src.stats.invalid_utf8 += u64::from(line.invalid_utf8);
         let result = src.parser.parse(line, &mut self.events);
-        if let Some(mismatch) = src.monitor.record(&line.text, result.as_ref().map(|_| ())) {
+        // A cut line that fails says nothing about the configured format: a source of
+        // very long lines is not a format mismatch (field case 34).
+        let judged = !(line.truncated && result.is_err());
+        if let Some(mismatch) = judged
+            .then(|| src.monitor.record(&line.text, result.as_ref().map(|_| ())))
+            .flatten()
+        {
             format_mismatch_detection(&mismatch, line, out);
         }
         if let Some(m) = &src.metrics {
@@ -165,16 +188,33 @@ impl Pipeline {
             }
             tracing::debug!(source = %src.name, offset = line.offset, error = %e, "Unparsed line");
         }
-        self.drain_events(idx, out);
+        let cut = line.truncated.then_some(line.offset);
+        self.drain_events(idx, cut, out);
+    }
+
+    /// [`Pipeline::process_line`] for a line whose transport recorded its time (a
+    /// Docker log entry): a line without a time of its own gets `time` instead of the
+    /// previous line's (field cases 39, 43: container output often has no timestamp).
+    pub fn process_line_at(
+        &mut self,
+        idx: usize,
+        line: &Line,
+        time: Timestamp,
+        out: &mut Vec<Detection>,
+    ) {
+        self.sources[idx].parser.set_time_hint(time);
+        self.process_line(idx, line, out);
     }
 
     /// Releases entries a parser holds back (multi-line joining) for source `idx`.
     pub fn flush_source(&mut self, idx: usize, out: &mut Vec<Detection>) {
         self.sources[idx].parser.flush(&mut self.events);
-        self.drain_events(idx, out);
+        self.drain_events(idx, None, out);
     }
 
-    fn drain_events(&mut self, idx: usize, out: &mut Vec<Detection>) {
+    /// Runs the parsed events through detection; `cut` is the offset of the line just
+    /// parsed when it was cut at the source's `max_line_bytes`.
+    fn drain_events(&mut self, idx: usize, cut: Option<u64>, out: &mut Vec<Detection>) {
         let mut events = std::mem::take(&mut self.events);
         for mut ev in events.drain(..) {
             let src = &mut self.sources[idx];
@@ -192,6 +232,13 @@ impl Pipeline {
                 }
                 continue;
             }
+            if self.is_forgiven(&ev) {
+                self.sources[idx].stats.forgiven += 1;
+                continue;
+            }
+            if cut == Some(ev.offset) && drop_cut_tail(&mut ev) {
+                self.sources[idx].stats.cut_fields += 1;
+            }
             if ev.url_original.is_some() || ev.user_agent.is_some() {
                 self.classifier.classify(&mut ev);
             }
@@ -206,6 +253,18 @@ impl Pipeline {
 
     fn is_allowlisted(&self, ip: Option<IpAddr>) -> bool {
         ip.is_some_and(|ip| self.allowlist.iter().any(|n| n.contains(&ip)))
+    }
+
+    fn is_forgiven(&self, ev: &Event) -> bool {
+        if self.forgiven.is_empty() {
+            return false;
+        }
+        let Some(ip) = ev.source_ip.map(|ip| ip.to_canonical()) else {
+            return false;
+        };
+        self.forgiven
+            .iter()
+            .any(|(scope, at)| scope.contains(&ip) && ev.timestamp <= *at)
     }
 
     /// Moves the engine's clock to `now` (event time), closing finished episodes.
@@ -272,6 +331,41 @@ impl Pipeline {
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
     }
+}
+
+/// A line cut at `max_line_bytes` ends inside its last field, so that field holds a
+/// prefix of what was sent, and a prefix can match where the whole value does not:
+/// `q=O'connors+UNION+selected+a+few` cut after `select` reads as SQL injection, and
+/// `/x.phpinfo` cut to `/x.php` satisfies an `endswith: .php` rule (field case 34).
+/// The field reaching the cut (the event's raw text ends with it) is left out of
+/// classification and rules: a cut URL keeps its path when the `?` came before the cut
+/// (the path is whole), other cut fields are dropped. The raw line keeps everything
+/// as evidence. Returns whether a field was dropped.
+fn drop_cut_tail(ev: &mut Event) -> bool {
+    let raw = ev.raw.as_str();
+    let reaches_cut = |v: &str| !v.is_empty() && raw.ends_with(v);
+    if let Some(url) = ev.url_original.take() {
+        if !reaches_cut(&url) {
+            ev.url_original = Some(url);
+        } else if let Some(q) = ev.query_at {
+            ev.set_url(&url[..q as usize]);
+            return true;
+        } else {
+            ev.query_at = None;
+            return true;
+        }
+    }
+    for field in [&mut ev.user_agent, &mut ev.referrer] {
+        if field.as_deref().is_some_and(reaches_cut) {
+            *field = None;
+            return true;
+        }
+    }
+    if ev.message.as_deref().is_some_and(reaches_cut) {
+        ev.message = None;
+        return true;
+    }
+    false
 }
 
 /// A source whose lines mostly fail to parse is one detection (not one error per

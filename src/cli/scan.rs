@@ -267,7 +267,7 @@ pub fn scan_sources(
         pb.finish_and_clear();
     }
     summary.seconds = started.elapsed().as_secs_f64();
-    report_summary(&summary, &pipeline, args.json);
+    report_summary(&summary, &pipeline);
     Ok(summary)
 }
 
@@ -312,7 +312,7 @@ fn progress_bar(inputs: &[ScanInput], disabled: bool) -> Option<ProgressBar> {
     Some(pb)
 }
 
-fn report_summary(summary: &ScanSummary, pipeline: &Pipeline, json: bool) {
+fn report_summary(summary: &ScanSummary, pipeline: &Pipeline) {
     let rate = summary.lines as f64 / summary.seconds.max(1e-9);
     let mut text = format!(
         "scanned {} lines ({:.1} MB) in {:.2} s ({:.0} lines/s): {} detections",
@@ -343,9 +343,8 @@ fn report_summary(summary: &ScanSummary, pipeline: &Pipeline, json: bool) {
             "\n  {evicted} keys evicted from windows (memory ceiling)"
         ));
     }
-    if json {
-        tracing::info!("{text}");
-    } else {
-        eprintln!("{text}");
-    }
+    // On stderr in both modes: with `--json` stdout carries only the detections, and
+    // the counts (lines, unparsed, truncated) are what tells a user the scan read
+    // everything; at the default log level a tracing line would not be shown.
+    eprintln!("{text}");
 }

@@ -82,6 +82,9 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
         None => None,
     };
     let mut response = Response::start(&config)?;
+    // Failures from before a manual unban are not counted again when the log is
+    // replayed from the checkpoint (field case 19).
+    pipeline.set_forgiven(response.responder.unbans());
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))

@@ -116,6 +116,10 @@ impl Parser for AutoParser {
         Ok(())
     }
 
+    fn set_time_hint(&mut self, time: jiff::Timestamp) {
+        self.last = Some(time);
+    }
+
     fn format_name(&self) -> &str {
         FORMAT
     }

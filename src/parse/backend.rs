@@ -170,6 +170,11 @@ impl Parser for BackendParser {
         out.extend(self.pending.take());
     }
 
+    fn set_time_hint(&mut self, time: jiff::Timestamp) {
+        self.last = Some(time);
+        self.json.set_time_hint(time);
+    }
+
     fn format_name(&self) -> &str {
         FORMAT
     }

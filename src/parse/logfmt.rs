@@ -147,6 +147,10 @@ impl Parser for LogfmtParser {
         Ok(())
     }
 
+    fn set_time_hint(&mut self, time: jiff::Timestamp) {
+        self.last = Some(time);
+    }
+
     fn format_name(&self) -> &str {
         FORMAT
     }

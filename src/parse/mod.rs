@@ -41,6 +41,10 @@ pub trait Parser: Send {
     fn flush(&mut self, _out: &mut Vec<Event>) {}
     /// The format the parser expects, named for the "most lines fail" warning.
     fn format_name(&self) -> &str;
+    /// The time the transport recorded for the next line (Docker stamps every entry),
+    /// used by parsers whose lines may carry no time of their own instead of the
+    /// previous line's time. Parsers that always read a time ignore it.
+    fn set_time_hint(&mut self, _time: jiff::Timestamp) {}
 }
 
 /// Why a line did not parse. `reason()` is the metrics label.

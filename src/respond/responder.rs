@@ -627,6 +627,12 @@ impl Responder {
         self.store.unbanned_at(ip)
     }
 
+    /// Every manual unban (scope, when), for [`crate::pipeline::Pipeline::set_forgiven`]:
+    /// a restart's replay must not count the failures an operator already forgave.
+    pub fn unbans(&self) -> Vec<(IpNet, Timestamp)> {
+        self.store.unbans().to_vec()
+    }
+
     /// Ends bans whose time is up at `now` and lifts them from backends without kernel
     /// timeouts (ufw, nginx). Returns the bans ended.
     pub fn expire(&mut self, now: Timestamp) -> Result<Vec<Ban>, RespondError> {

@@ -279,6 +279,11 @@ impl BanStore {
             .max()
     }
 
+    /// Every manual unban remembered: (scope, when), newest last.
+    pub fn unbans(&self) -> &[(IpNet, Timestamp)] {
+        &self.unbans
+    }
+
     /// The newest ban row for `scope`, lifted or not (for `palisade ban show`).
     pub fn latest(&self, scope: IpNet) -> Result<Option<StoredBan>> {
         let sql = "SELECT id, scope, created_ms, until_ms, reason, rule_id, repeat, caused_by,

@@ -4,7 +4,8 @@
 //! appended so far); [`Splitter::feed`] hands out every line whose terminator it has
 //! seen and keeps the start of an unfinished line for the next chunk. `\n`, `\r\n` and a
 //! lone `\r` all end a line. A `\r` that is the last byte of a chunk is undecided until
-//! the next byte is known (it may be the first half of `\r\n`), so it is held too.
+//! the next byte is known (it may be the first half of `\r\n`), so it is held too,
+//! unless every line so far ended in a lone `\r` (old Mac endings, field case 38).
 //!
 //! Lines longer than the cap keep only their first `cap` bytes (cut back to a UTF-8
 //! character boundary); the rest of such a line is scanned for its terminator and
@@ -99,12 +100,12 @@ impl Splitter {
             };
             let k = i + j;
             let is_cr = chunk[k] == b'\r';
-            if is_cr && k + 1 == chunk.len() {
+            if is_cr && k + 1 == chunk.len() && !self.cr_only_so_far() {
                 self.append_partial(&chunk[i..k], base + i as u64);
                 self.cr_pending = true;
                 break;
             }
-            let crlf = is_cr && chunk[k + 1] == b'\n';
+            let crlf = is_cr && chunk.get(k + 1) == Some(&b'\n');
             let next = k + 1 + usize::from(crlf);
             self.count_ending(crlf, is_cr);
             self.pos = base + next as u64;
@@ -170,6 +171,15 @@ impl Splitter {
             return ControlFlow::Continue(());
         }
         self.emit_partial(&mut f)
+    }
+
+    /// Every line so far ended in a lone `\r` (old Mac endings): a `\r` at the end of
+    /// a chunk then ends its line at once instead of waiting for a `\n` that such a
+    /// writer never sends; otherwise a followed CR-only file would hold its last line
+    /// until the next one is written (field case 38).
+    fn cr_only_so_far(&self) -> bool {
+        let e = self.endings;
+        e.cr > 0 && e.crlf == 0 && e.lf == 0
     }
 
     fn count_ending(&mut self, crlf: bool, is_cr: bool) {
