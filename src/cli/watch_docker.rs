@@ -129,7 +129,7 @@ impl DockerFeed {
         out: &mut Vec<Detection>,
     ) -> Option<usize> {
         let idx = self.route(pipeline, config, dl)?;
-        pipeline.process_line(idx, &dl.line, out);
+        pipeline.process_line_at(idx, &dl.line, dl.time, out);
         Some(idx)
     }
 
