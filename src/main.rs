@@ -13,8 +13,25 @@ fn main() {
     match cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("palisade: error: {e:#}");
+            eprintln!("palisade: error: {}", error_chain(&e));
             std::process::exit(1);
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: library errors often repeat
+/// their source's text in their own message.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }

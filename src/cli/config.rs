@@ -37,6 +37,21 @@ pub fn run(cmd: ConfigCommand, config_path: Option<&Path>) -> Result<i32> {
         ConfigCommand::Check => {
             let config = super::load_config(config_path)?;
             palisade::detect::sigma::RuleSet::load(&config.rules).context("loading rules")?;
+            for source in &config.sources {
+                palisade::parse::build(source, &config.network)?;
+                let found = source.path == "-"
+                    || palisade::sources::file::expand_paths(&source.path)
+                        .is_ok_and(|p| !p.is_empty());
+                if !found {
+                    eprintln!(
+                        "warning: source {:?}: nothing matches {} yet (watch picks it up \
+                         when it appears)",
+                        source.display_name(),
+                        source.path
+                    );
+                }
+            }
+            config.alerts.build_sinks().context("checking [alerts]")?;
             let containers = config.docker.as_ref().map_or(0, |d| d.containers.len());
             println!(
                 "configuration OK: {} sources, {containers} container selectors",

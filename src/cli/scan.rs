@@ -262,7 +262,7 @@ pub fn scan_sources(
         };
         s.commit(&batch).context("storing detections")?;
     }
-    printer.flush()?;
+    printer.flush();
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
@@ -285,9 +285,7 @@ fn emit(
         }
         summary.detections += 1;
         summary.max_level = summary.max_level.max(Some(d.rule.level));
-        if let Err(e) = printer.print(&d) {
-            tracing::error!(error = %e, "Cannot write detection to stdout");
-        }
+        printer.print(&d);
         closed.push(d);
     }
 }

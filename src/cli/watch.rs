@@ -72,6 +72,7 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     };
     let rules = Arc::new(RuleSet::load(&config.rules).context("loading rules")?);
     let mut pipeline = Pipeline::new(&config, rules, Some(metrics.clone()))?;
+    let _lock = lock_store(&config.store.path)?;
     let mut store = Store::open(&config.store.path)
         .with_context(|| format!("opening store {}", config.store.path.display()))?;
     let checkpoints = store.load_checkpoints().context("loading checkpoints")?;
@@ -96,6 +97,7 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     let mut out: Vec<Detection> = Vec::new();
     let mut pending: Vec<Detection> = Vec::new();
     let mut counters: Vec<CounterDelta> = Vec::new();
+    let mut store_trouble = StoreTrouble::default();
     let started = Instant::now();
     while !stop.load(Ordering::SeqCst) && args.duration.is_none_or(|d| started.elapsed() < d) {
         let tick = Instant::now();
@@ -117,6 +119,16 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
             docker_backlog = feed.poll(&mut pipeline, &config, &mut out);
             feed.posture(&mut out);
         }
+        // Alerts and responses go out at once, whether or not the store is writable:
+        // a full disk must not switch off the defence.
+        for d in &out {
+            metrics.observe_detection(d);
+            response.on_detection(d, &metrics);
+            if d.state == DetectionState::Fired || args.json {
+                printer.print(d);
+            }
+        }
+        printer.flush();
         pending.append(&mut out);
         counters.append(&mut pipeline.drain_counters());
         // Checkpoints advance only together with the detections from those lines.
@@ -128,22 +140,16 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
         };
         match store.commit(&batch) {
             Ok(()) => {
+                store_trouble.recovered();
                 counters.clear();
+                pending.clear();
                 if let Some(feed) = &mut docker {
                     feed.committed();
                 }
-                for d in pending.drain(..) {
-                    metrics.observe_detection(&d);
-                    response.on_detection(&d, &metrics);
-                    if d.state == DetectionState::Fired || args.json {
-                        let _ = printer.print(&d);
-                    }
-                }
-                let _ = printer.flush();
             }
             Err(e) => {
                 metrics.inc_store_errors();
-                tracing::error!(error = %e, held = pending.len(), "Cannot store detections; holding them and retrying");
+                store_trouble.failed(&e, &mut pending);
             }
         }
         response.tick(&metrics);
@@ -156,6 +162,13 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
         feed.stop(&mut pipeline, &config, &mut out);
     }
     pipeline.finish(&mut out);
+    for d in &out {
+        metrics.observe_detection(d);
+        if args.json {
+            printer.print(d);
+        }
+    }
+    printer.flush();
     pending.append(&mut out);
     counters.append(&mut pipeline.drain_counters());
     let checkpoints = tailer.checkpoints();
@@ -307,6 +320,84 @@ impl Response {
     fn shutdown(self) {
         if let Some(outbox) = self.outbox {
             self.runtime.block_on(outbox.shutdown());
+        }
+    }
+}
+
+/// What `watch` does while the store cannot be written: keeps the detections (up to a
+/// ceiling, oldest dropped and counted beyond it), retries every tick, and says so
+/// once every 10 seconds instead of on every tick.
+#[derive(Default)]
+struct StoreTrouble {
+    since: Option<Instant>,
+    last_log: Option<Instant>,
+    failures: u64,
+    dropped: u64,
+}
+
+/// Detections held in memory for the store while it fails.
+const MAX_HELD_DETECTIONS: usize = 50_000;
+
+impl StoreTrouble {
+    fn failed(&mut self, e: &palisade::store::StoreError, pending: &mut Vec<Detection>) {
+        self.since.get_or_insert_with(Instant::now);
+        self.failures += 1;
+        if pending.len() > MAX_HELD_DETECTIONS {
+            let excess = pending.len() - MAX_HELD_DETECTIONS;
+            pending.drain(..excess);
+            self.dropped += excess as u64;
+        }
+        if self
+            .last_log
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+        {
+            self.last_log = Some(Instant::now());
+            tracing::error!(
+                error = %e,
+                held = pending.len(),
+                failed_attempts = self.failures,
+                dropped = self.dropped,
+                "Cannot store detections; alerts and bans continue, the store is retried every tick \
+                 and files are re-read from the last stored checkpoint after a restart"
+            );
+        }
+    }
+
+    fn recovered(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::warn!(
+                after_secs = since.elapsed().as_secs(),
+                failed_attempts = self.failures,
+                dropped = self.dropped,
+                "Store writable again; held detections stored"
+            );
+            self.failures = 0;
+            self.last_log = None;
+        }
+    }
+}
+
+/// One daemon per store: a second `watch` on the same database would alert twice and
+/// fight over checkpoints. The lock is released when the process ends, even on a crash.
+fn lock_store(store: &Path) -> Result<std::fs::File> {
+    let mut name = store.as_os_str().to_owned();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("creating lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another palisade watch is using the store {} (lock {} is held); stop it first",
+            store.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
         }
     }
 }

@@ -181,10 +181,16 @@ pub fn sniff(lines: &[Line], net: &NetworkConfig) -> Option<ParserConfig> {
         let Ok(mut parser) = build(&source, net) else {
             continue;
         };
+        // A line counts only when it parsed whole: the `main` format accepts a
+        // `combined` line by marking it cut short, which must not win the vote.
         let mut events = Vec::new();
         let ok = lines
             .iter()
-            .filter(|l| parser.parse(l, &mut events).is_ok())
+            .filter(|l| {
+                events.clear();
+                parser.parse(l, &mut events).is_ok()
+                    && !events.iter().any(|e| e.extra("log.truncated").is_some())
+            })
             .count();
         if ok * 2 >= lines.len() && ok > 0 && best.as_ref().is_none_or(|(n, _)| ok > *n) {
             best = Some((ok, candidate));

@@ -168,6 +168,9 @@ impl Isolator {
         db_path: &Path,
         allow_policy_isolation: bool,
     ) -> Result<Isolator, IsolateError> {
+        if let Err(e) = crate::store::create_owner_only(db_path) {
+            tracing::warn!(error = %e, "Cannot make the action record owner-only");
+        }
         let db = Connection::open(db_path)?;
         db.execute_batch(SCHEMA)?;
         Ok(Isolator {

@@ -234,7 +234,7 @@ impl Store {
 /// Creates the database file with mode 0600 before SQLite opens it (SQLite would use
 /// the umask), and tightens an existing file that is readable by others: detections
 /// and samples hold client addresses and request lines.
-fn create_owner_only(path: &Path) -> Result<(), StoreError> {
+pub fn create_owner_only(path: &Path) -> Result<(), StoreError> {
     let io_err = |source| StoreError::Io {
         path: path.to_path_buf(),
         source,

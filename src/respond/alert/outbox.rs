@@ -167,6 +167,9 @@ impl Outbox {
             path: path.display().to_string(),
             source,
         };
+        if let Err(e) = crate::store::create_owner_only(path) {
+            tracing::warn!(error = %e, "Cannot make the alert outbox owner-only");
+        }
         let conn = Connection::open(path).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;

@@ -89,6 +89,10 @@ CREATE INDEX IF NOT EXISTS bans_open ON bans (removed_ms);
 impl BanStore {
     /// Opens (creating if needed) the store in the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<BanStore> {
+        // The ban record names addresses and reasons: owner-only, like the store.
+        if let Err(e) = crate::store::create_owner_only(path) {
+            tracing::warn!(error = %e, "Cannot make the ban record owner-only");
+        }
         let conn = Connection::open(path).map_err(|source| BanStoreError::Open {
             path: path.display().to_string(),
             source,
