@@ -617,11 +617,43 @@ fn leading(toks: &[Tok], v: &[u8]) -> Option<Reason> {
         }
         _ => {}
     }
+    // `something like '`: a comparison left open for the application's closing quote.
+    let dangling = matches!(v.trim_ascii_end().last(), Some(b'\'' | b'"'));
+    if dangling && matches!(toks, [.., Tok::CmpWord, Tok::Str { closed: false }]) {
+        return Some("comparison with a dangling quote");
+    }
     // Constant comparisons with nothing else around: `1=1`, `b,1=1`, `11!=1`, `1 is not 2`.
     let tail = &toks[toks.len().saturating_sub(4)..];
     let constant_cmp = matches!(tail, [.., Tok::Num, Tok::Cmp, Tok::Num])
         || matches!(tail, [Tok::Num, Tok::CmpWord, Tok::Word, Tok::Num]);
-    (toks.len() <= 5 && constant_cmp).then_some("comparison of constants")
+    (toks.len() <= 5 && constant_cmp && tautology_text(v)).then_some("constant tautology")
+}
+
+/// Evaluates a trailing `<int> <op> <int>` where the operator is an (in)equality:
+/// true only for tautologies (`1=1`, `11!=1`, `1 is not 2`). Ordering (`123<456`) is
+/// how ranges and filters are written, and false comparisons (`11!=11`) prove nothing.
+fn tautology_text(v: &[u8]) -> bool {
+    let v = v.trim_ascii();
+    let v = v.rsplit(|b| *b == b',').next().unwrap_or(v);
+    let lead = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    let trail = v.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if lead == 0 || trail == 0 || lead + trail >= v.len() {
+        return false;
+    }
+    let (a, b) = (&v[..lead], &v[v.len() - trail..]);
+    let op = v[lead..v.len() - trail].trim_ascii();
+    let equal = a.trim_ascii_start() == b;
+    let same = |x: &[u8]| {
+        x.iter()
+            .skip_while(|c| **c == b'0')
+            .eq(b.iter().skip_while(|c| **c == b'0'))
+    };
+    let equal = equal || same(a);
+    match op {
+        b"=" | b"==" | b"<=>" => equal,
+        b"!=" | b"<>" | b"is not" => !equal,
+        _ => false,
+    }
 }
 
 fn is_operand(t: Tok) -> bool {
@@ -762,9 +794,6 @@ fn structural(toks: &[Tok], evasion: bool) -> Option<Reason> {
                 Some("JSON operator on string")
             }
             Tok::Str { closed: true } if chained_comparison(rest) => Some("chained comparison"),
-            Tok::CmpWord if i > 0 && rest == [Tok::Str { closed: false }] => {
-                Some("comparison with a dangling quote")
-            }
             Tok::Kw(Kw::Having) if matches!(next, Some(Tok::Func(FnClass::Sql))) => {
                 Some("having on an aggregate")
             }
@@ -1027,6 +1056,69 @@ mod tests {
             "1 by 1 inch pillows",
             "select all from the menu",
             "don't or won't",
+        ] {
+            assert!(!flagged(s), "{s} should not be SQLi");
+        }
+    }
+
+    #[test]
+    fn injected_fragments_at_value_start_are_flagged() {
+        for s in [
+            ";truncate[xx",
+            "xor 2 <",
+            "or 88",
+            "like null",
+            "drop sampletable;--",
+            "delete from users;--",
+            "pg_catalog",
+        ] {
+            assert!(flagged(s), "{s} should be SQLi");
+        }
+    }
+
+    #[test]
+    fn tautologies_flagged_but_false_or_ordering_comparisons_not() {
+        for s in ["1=1", "b,1=1", "42<=>42", "11!=1", "1 is not 2"] {
+            assert!(flagged(s), "{s} is a tautology");
+        }
+        for s in ["11!=11", "1 is not 1", "123<456", "1=5"] {
+            assert!(!flagged(s), "{s} proves nothing");
+        }
+    }
+
+    #[test]
+    fn postgres_json_and_conditional_expressions_are_flagged() {
+        for s in [
+            "or '{\"a\":\"b\"}' ? 'a'",
+            "or '{\"name\":\"asd\"}' ?| array['a','name']",
+            "'{\"b\":2}'::jsonb @ '{\"a\":1}'::jsonb",
+            "'{\"a\":2}' < '$.c[2].f' = 7",
+            "or json_extract('{\"id\": 14}', '$.name') = 'x'",
+            "1 current_user::int",
+            "if(2=",
+            "case when condition1 then result1",
+            ") like (",
+            "in ( select * from",
+            "except values(1,2)",
+            "execute immediate \"",
+            "9999 or /* optimizer hint */ true",
+            "select if(x",
+            "lo_get(16400)",
+            "1' and starts_with(password) and 'true",
+        ] {
+            assert!(flagged(s), "{s} should be SQLi");
+        }
+    }
+
+    #[test]
+    fn prose_with_exclamation_quotes_and_like_is_not_flagged() {
+        for s in [
+            "having pain!",
+            "dress with hat 18';",
+            "\"like\" stamp",
+            "pin \"as is\"",
+            "in case you wonder",
+            "sql_table=orders",
         ] {
             assert!(!flagged(s), "{s} should not be SQLi");
         }

@@ -523,6 +523,42 @@ mod tests {
             assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
         }
     }
+
+    #[test]
+    fn obfuscated_markup_and_script_gadgets_are_flagged() {
+        let x = Xss::new();
+        for s in [
+            "+adw-script+ad4-alert(1)",
+            "<?import implementation =",
+            "< x: script",
+            "foo=bar<f o r m",
+            "'formaction=",
+            "x=x:url(javascript",
+            "[].sort.call`${alert}1337`",
+            "reflect.apply.call`${x}`",
+            "new function()",
+            "x {{constructor.constructor('alert(1)')()}}",
+            "  onabcdefgh= =vardata",
+            "<\"onwebkitplaybacktargetavailabilitychanged=",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_some(), "{s} should be XSS");
+        }
+    }
+
+    #[test]
+    fn look_alikes_of_obfuscated_markup_are_not_flagged() {
+        let x = Xss::new();
+        for s in [
+            "a + b - c",
+            "<a b c> d",
+            "{{ user.name }}",
+            "background:url(/img/a.png)",
+            "call `me` maybe",
+            "done on time=yes",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
+        }
+    }
 }
 
 /// Markup a browser still reads as active although it hides from a plain `<tag`
