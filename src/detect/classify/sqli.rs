@@ -730,6 +730,7 @@ fn tail_is_sql(rest: &[Tok]) -> bool {
         || matches!(window, [Tok::Num | Tok::Kw(Kw::Bool | Kw::Null)])
         || string_arithmetic(window)
         || reopened(rest)
+        || matches!(rest, [a, Tok::Op] if is_operand(*a))
 }
 
 /// `' and x and '`: logic up to a quote re-opened for the application's closing quote.
