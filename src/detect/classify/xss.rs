@@ -482,96 +482,16 @@ const HANDLERS: &[&[u8]] = &[
     b"cancel",
 ];
 
-#[cfg(test)]
-mod tests {
-    use super::Xss;
-
-    #[test]
-    fn payloads_in_html_and_js_context_are_flagged() {
-        let x = Xss::new();
-        for s in [
-            "<script>alert(1)</script>",
-            "<svg/onload=alert(1)>",
-            "<img src=x onerror=alert(1)>",
-            "<iframe src=javascript:alert(1)>",
-            "<details open ontoggle=alert(1)>",
-            "\" onmouseover=\"alert(1)",
-            "'-alert(1)-'",
-            "\";alert(1)//",
-            "java\tscript:alert(1)",
-            "data:text/html;base64,pd9zy3jpchq+",
-            "<a href=\"javascript:alert(1)\">x</a>",
-            "width:expression(alert(1))",
-        ] {
-            assert!(x.detect(s.as_bytes()).is_some(), "{s} should be XSS");
-        }
-    }
-
-    #[test]
-    fn words_alert_and_script_are_not_flagged() {
-        let x = Xss::new();
-        for s in [
-            "/scripts/app.js",
-            "/blog/tags/alert",
-            "/javascript/tutorial",
-            "q=red alert",
-            "a < b and c > d",
-            "onboarding=1",
-            "<3 love it",
-            "see: online help",
-        ] {
-            assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
-        }
-    }
-
-    #[test]
-    fn obfuscated_markup_and_script_gadgets_are_flagged() {
-        let x = Xss::new();
-        for s in [
-            "+adw-script+ad4-alert(1)",
-            "<?import implementation =",
-            "< x: script",
-            "foo=bar<f o r m",
-            "'formaction=",
-            "x=x:url(javascript",
-            "[].sort.call`${alert}1337`",
-            "reflect.apply.call`${x}`",
-            "new function()",
-            "x {{constructor.constructor('alert(1)')()}}",
-            "  onabcdefgh= =vardata",
-            "<\"onwebkitplaybacktargetavailabilitychanged=",
-        ] {
-            assert!(x.detect(s.as_bytes()).is_some(), "{s} should be XSS");
-        }
-    }
-
-    #[test]
-    fn look_alikes_of_obfuscated_markup_are_not_flagged() {
-        let x = Xss::new();
-        for s in [
-            "a + b - c",
-            "<a b c> d",
-            "{{ user.name }}",
-            "background:url(/img/a.png)",
-            "call `me` maybe",
-            "done on time=yes",
-        ] {
-            assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
-        }
-    }
-}
-
 /// Markup a browser still reads as active although it hides from a plain `<tag`
 /// search: UTF-7 `+adw-` for `<`, IE `<?import`/`<import implementation=`, namespaced
 /// `< x: script`, tag names split by whitespace (`<f o r m`), and quote break-outs
 /// into attributes that run script (`'formaction=`, `"srcdoc=`).
 fn obfuscated_markup(t: &[u8]) -> Option<(&'static str, usize)> {
-    if let Some(p) = memchr::memmem::find(t, b"+adw-") {
-        if t.get(p + 5)
+    if let Some(p) = memchr::memmem::find(t, b"+adw-")
+        && t.get(p + 5)
             .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/')
-        {
-            return Some(("UTF-7 encoded tag", p));
-        }
+    {
+        return Some(("UTF-7 encoded tag", p));
     }
     let mut from = 0;
     while let Some(off) =
@@ -675,4 +595,83 @@ fn angular_expression(t: &[u8]) -> Option<(&'static str, usize)> {
         || memchr::memmem::find(body, b"$eval").is_some()
         || memchr::memmem::find(body, b"$on.").is_some();
     escapes.then_some(("AngularJS expression reaching the Function constructor", p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Xss;
+
+    #[test]
+    fn payloads_in_html_and_js_context_are_flagged() {
+        let x = Xss::new();
+        for s in [
+            "<script>alert(1)</script>",
+            "<svg/onload=alert(1)>",
+            "<img src=x onerror=alert(1)>",
+            "<iframe src=javascript:alert(1)>",
+            "<details open ontoggle=alert(1)>",
+            "\" onmouseover=\"alert(1)",
+            "'-alert(1)-'",
+            "\";alert(1)//",
+            "java\tscript:alert(1)",
+            "data:text/html;base64,pd9zy3jpchq+",
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "width:expression(alert(1))",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_some(), "{s} should be XSS");
+        }
+    }
+
+    #[test]
+    fn words_alert_and_script_are_not_flagged() {
+        let x = Xss::new();
+        for s in [
+            "/scripts/app.js",
+            "/blog/tags/alert",
+            "/javascript/tutorial",
+            "q=red alert",
+            "a < b and c > d",
+            "onboarding=1",
+            "<3 love it",
+            "see: online help",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
+        }
+    }
+
+    #[test]
+    fn obfuscated_markup_and_script_gadgets_are_flagged() {
+        let x = Xss::new();
+        for s in [
+            "+adw-script+ad4-alert(1)",
+            "<?import implementation =",
+            "< x: script",
+            "foo=bar<f o r m",
+            "'formaction=",
+            "x=x:url(javascript",
+            "[].sort.call`${alert}1337`",
+            "reflect.apply.call`${x}`",
+            "new function()",
+            "x {{constructor.constructor('alert(1)')()}}",
+            "  onabcdefgh= =vardata",
+            "<\"onwebkitplaybacktargetavailabilitychanged=",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_some(), "{s} should be XSS");
+        }
+    }
+
+    #[test]
+    fn look_alikes_of_obfuscated_markup_are_not_flagged() {
+        let x = Xss::new();
+        for s in [
+            "a + b - c",
+            "<a b c> d",
+            "{{ user.name }}",
+            "background:url(/img/a.png)",
+            "call `me` maybe",
+            "done on time=yes",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
+        }
+    }
 }
