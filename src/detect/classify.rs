@@ -220,7 +220,7 @@ impl Classifier {
 
     fn inspect_query(&self, query: &str, part: &'static str, out: &mut Out) {
         for seg in clip(query.as_bytes()).split(|b| *b == b'&') {
-            if QUERY_BYTES.hit(seg) {
+            if QUERY_BYTES.hit(seg) || second_equals(seg) {
                 self.inspect_value(part, seg, true, out);
             }
         }
@@ -413,6 +413,11 @@ fn nosql_operator(t: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// `a=1=1`: a second `=` inside a value is a comparison worth a look.
+fn second_equals(seg: &[u8]) -> bool {
+    memchr::memchr(b'=', seg).is_some_and(|e| memchr::memchr(b'=', &seg[e + 1..]).is_some())
 }
 
 fn clip(s: &[u8]) -> &[u8] {

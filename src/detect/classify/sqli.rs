@@ -87,6 +87,10 @@ enum Kw {
     Case,
     Limit,
     Schema,
+    /// `values` (kept a keyword even before `(`).
+    Values,
+    /// `immediate` (`execute immediate`).
+    Immediate,
     Other,
 }
 
@@ -94,7 +98,7 @@ const MAX_TOKENS: usize = 64;
 
 fn keyword(w: &[u8]) -> Option<Tok> {
     let kw = match w {
-        b"union" => Kw::Union,
+        b"union" | b"except" | b"intersect" => Kw::Union,
         b"select" => Kw::Select,
         b"from" => Kw::From,
         b"where" => Kw::Where,
@@ -133,9 +137,11 @@ fn keyword(w: &[u8]) -> Option<Tok> {
         | b"master"
         | b"msysobjects"
         | b"dual" => Kw::Schema,
-        b"table" | b"values" | b"set" | b"as" | b"on" | b"join" | b"top" | b"asc" | b"desc"
-        | b"cast" | b"convert" | b"char" | b"nchar" | b"varchar" | b"int" | b"integer"
-        | b"text" | b"current_user" | b"version" | b"database" | b"user" | b"pg_sleep" => Kw::Other,
+        b"values" => Kw::Values,
+        b"immediate" => Kw::Immediate,
+        b"table" | b"set" | b"as" | b"on" | b"join" | b"top" | b"asc" | b"desc" | b"cast"
+        | b"convert" | b"char" | b"nchar" | b"varchar" | b"int" | b"integer" | b"text"
+        | b"current_user" | b"version" | b"database" | b"user" | b"pg_sleep" => Kw::Other,
         b"and" | b"or" | b"xor" => return Some(Tok::Logic),
         b"div" | b"mod" => return Some(Tok::Op),
         b"like" | b"rlike" | b"regexp" | b"is" | b"in" | b"between" | b"sounds" | b"glob"
@@ -234,6 +240,14 @@ fn sql_function(w: &[u8]) -> bool {
         b"reverse",
         b"coalesce",
         b"char_length",
+        b"json_extract",
+        b"json_search",
+        b"json_array",
+        b"json_object",
+        b"json_keys",
+        b"jsonb_path_query",
+        b"starts_with",
+        b"div",
     ];
     STRONG.contains(&w)
 }
@@ -271,6 +285,9 @@ fn decisive_function(w: &[u8]) -> bool {
         b"randomblob",
         b"concat_ws",
         b"make_set",
+        b"lo_get",
+        b"lo_export",
+        b"lo_from_bytea",
     ];
     DECISIVE.contains(&w)
 }
@@ -347,8 +364,21 @@ impl<'a> Lexer<'a> {
             b'.' if self.peek(1).is_ascii_digit() => self.number(),
             b'/' if self.peek(1) == b'*' => self.block_comment(),
             b'-' if self.peek(1) == b'-' => self.line_comment(),
+            b'#' if self.peek(1) == b'>' => {
+                let len = if self.peek(2) == b'>' { 3 } else { 2 };
+                self.push(Tok::PgOp, len)
+            }
             b'#' => self.line_comment(),
+            // PostgreSQL containment and key-existence operators: `@>`, `<@`, `?|`, `?&`.
+            b'@' if matches!(self.peek(1), b'>' | b' ') => self.push(Tok::PgOp, 2),
+            b'<' if self.peek(1) == b'@' => self.push(Tok::PgOp, 2),
+            b'?' if matches!(self.peek(1), b'|' | b'&') => self.push(Tok::PgOp, 2),
+            b'?' if self.peek(1) == b' ' && self.i > 0 && self.s[self.i - 1] == b' ' => {
+                self.push(Tok::PgOp, 1)
+            }
             b'@' => self.variable(),
+            // A lone `!` is negation or punctuation (`having pain!`), not a comparison.
+            b'!' if self.peek(1) != b'=' => self.push(Tok::Op, 1),
             b'(' => self.push(Tok::LParen, 1),
             b')' => self.push(Tok::RParen, 1),
             b',' => self.push(Tok::Comma, 1),
@@ -469,7 +499,11 @@ impl<'a> Lexer<'a> {
         let rest = &self.s[self.i..];
         let mut n = rest.iter().take_while(|b| is_word_byte(**b)).count();
         // Dotted names such as `utl_inaddr.get_host_address` are one function name.
-        while rest.get(n) == Some(&b'.') && rest.get(n + 1).is_some_and(|b| is_word_byte(*b)) {
+        while rest.get(n) == Some(&b'.')
+            && rest
+                .get(n + 1)
+                .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+        {
             n += 1 + rest[n + 1..]
                 .iter()
                 .take_while(|b| is_word_byte(**b))
@@ -480,9 +514,12 @@ impl<'a> Lexer<'a> {
         while matches!(rest.get(after), Some(b' ' | b'\n')) {
             after += 1;
         }
+        let kw = keyword(w);
         let tok = if decisive_word(w) {
             Tok::Func(FnClass::Decisive)
-        } else if rest.get(after) == Some(&b'(') && !matches!(keyword(w), Some(Tok::Logic)) {
+        } else if rest.get(after) == Some(&b'(')
+            && !matches!(kw, Some(Tok::Logic | Tok::CmpWord | Tok::Kw(Kw::Values)))
+        {
             Tok::Func(if decisive_function(w) {
                 FnClass::Decisive
             } else if sql_function(w) {
@@ -490,7 +527,7 @@ impl<'a> Lexer<'a> {
             } else {
                 FnClass::Plain
             })
-        } else if let Some(t) = keyword(w) {
+        } else if let Some(t) = kw {
             t
         } else {
             Tok::Word
@@ -528,7 +565,95 @@ fn analyse(v: &[u8], start_in: Option<u8>) -> Option<Reason> {
     if start_in.is_some() {
         return quote_break(&toks);
     }
-    structural(&toks, evasion)
+    leading(&toks, v).or_else(|| structural(&toks, evasion))
+}
+
+/// Catalogs only database internals are named after; a value that is just one of them
+/// is a probe (`?table=pg_catalog`). Generic names (`mysql`, `sys`, `master`) are not.
+fn catalog_name(v: &[u8]) -> bool {
+    const CATALOGS: &[&[u8]] = &[
+        b"information_schema",
+        b"pg_catalog",
+        b"pg_shadow",
+        b"sysobjects",
+        b"syscolumns",
+        b"sqlite_master",
+        b"msysobjects",
+    ];
+    CATALOGS.contains(&v.trim_ascii())
+}
+
+/// Shapes that only count at the start of a value, where an injected fragment begins:
+/// `;drop …`, `or 88`, `like null`, `1=1`, `drop t;--`.
+fn leading(toks: &[Tok], v: &[u8]) -> Option<Reason> {
+    let first = toks[0];
+    let second = toks.get(1).copied();
+    let third = toks.get(2).copied();
+    let last = toks[toks.len() - 1];
+    match first {
+        Tok::Semi if second.is_some_and(statement_start) => {
+            return Some("value starts a stacked statement");
+        }
+        Tok::Logic
+            if second.is_some_and(|t| matches!(t, Tok::Num | Tok::Str { .. }))
+                && matches!(third, None | Some(Tok::Cmp | Tok::Op | Tok::Comment { .. })) =>
+        {
+            return Some("value starts with boolean operator and constant");
+        }
+        Tok::Logic if matches!(second, Some(Tok::Func(FnClass::Sql | FnClass::Decisive))) => {
+            return Some("value starts with boolean operator and SQL function");
+        }
+        Tok::CmpWord if matches!(second, Some(Tok::Kw(Kw::Null) | Tok::Str { closed: false })) => {
+            return Some("value starts with comparison operator");
+        }
+        _ if statement_start(first)
+            && toks.len() >= 3
+            && matches!(last, Tok::Semi | Tok::Comment { short: true }) =>
+        {
+            return Some("statement ended by terminator or comment");
+        }
+        Tok::Kw(Kw::Schema) if toks.len() == 1 && catalog_name(v) => {
+            return Some("database catalog name");
+        }
+        _ => {}
+    }
+    // `something like '`: a comparison left open for the application's closing quote.
+    let dangling = matches!(v.trim_ascii_end().last(), Some(b'\'' | b'"'));
+    if dangling && matches!(toks, [.., Tok::CmpWord, Tok::Str { closed: false }]) {
+        return Some("comparison with a dangling quote");
+    }
+    // Constant comparisons with nothing else around: `1=1`, `b,1=1`, `11!=1`, `1 is not 2`.
+    let tail = &toks[toks.len().saturating_sub(4)..];
+    let constant_cmp = matches!(tail, [.., Tok::Num, Tok::Cmp, Tok::Num])
+        || matches!(tail, [Tok::Num, Tok::CmpWord, Tok::Word, Tok::Num]);
+    (toks.len() <= 5 && constant_cmp && tautology_text(v)).then_some("constant tautology")
+}
+
+/// Evaluates a trailing `<int> <op> <int>` where the operator is an (in)equality:
+/// true only for tautologies (`1=1`, `11!=1`, `1 is not 2`). Ordering (`123<456`) is
+/// how ranges and filters are written, and false comparisons (`11!=11`) prove nothing.
+fn tautology_text(v: &[u8]) -> bool {
+    let v = v.trim_ascii();
+    let v = v.rsplit(|b| *b == b',').next().unwrap_or(v);
+    let lead = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    let trail = v.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if lead == 0 || trail == 0 || lead + trail >= v.len() {
+        return false;
+    }
+    let (a, b) = (&v[..lead], &v[v.len() - trail..]);
+    let op = v[lead..v.len() - trail].trim_ascii();
+    let equal = a.trim_ascii_start() == b;
+    let same = |x: &[u8]| {
+        x.iter()
+            .skip_while(|c| **c == b'0')
+            .eq(b.iter().skip_while(|c| **c == b'0'))
+    };
+    let equal = equal || same(a);
+    match op {
+        b"=" | b"==" | b"<=>" => equal,
+        b"!=" | b"<>" | b"is not" => !equal,
+        _ => false,
+    }
 }
 
 fn is_operand(t: Tok) -> bool {
@@ -564,6 +689,9 @@ fn quote_break(toks: &[Tok]) -> Option<Reason> {
     let after = toks.get(k + 1).copied();
     match next {
         Tok::Comment { short: true } if k + 1 == toks.len() => Some("string closed, then comment"),
+        Tok::Semi if matches!(after, Some(Tok::Comment { short: true })) => {
+            Some("string closed, statement ended by comment")
+        }
         Tok::Semi if after.is_some_and(statement_start) => Some("string closed, stacked query"),
         Tok::Logic if after.is_some_and(is_operand) => {
             tail_is_sql(&toks[k + 1..]).then_some("string closed, then boolean logic")
@@ -601,6 +729,13 @@ fn tail_is_sql(rest: &[Tok]) -> bool {
         || has(|t| matches!(t, Tok::Func(FnClass::Sql | FnClass::Decisive)))
         || matches!(window, [Tok::Num | Tok::Kw(Kw::Bool | Kw::Null)])
         || string_arithmetic(window)
+        || reopened(rest)
+        || matches!(rest, [a, Tok::Op] if is_operand(*a))
+}
+
+/// `' and x and '`: logic up to a quote re-opened for the application's closing quote.
+fn reopened(rest: &[Tok]) -> bool {
+    matches!(rest, [.., Tok::Logic, Tok::Str { closed: false }])
 }
 
 /// `'' -'`, `''*'`: strings joined by an operator up to a re-opened quote.
@@ -638,14 +773,38 @@ fn structural(toks: &[Tok], evasion: bool) -> Option<Reason> {
         let r = match t {
             Tok::Func(FnClass::Decisive) => Some("time, error-based or file function"),
             Tok::Kw(Kw::Union) => union_select(rest),
+            Tok::Kw(Kw::Select) if matches!(next, Some(Tok::Func(FnClass::Sql))) => {
+                Some("select of SQL function")
+            }
             Tok::Kw(Kw::Select) => select_from(toks, i, evasion),
+            Tok::Kw(Kw::Case) if next == Some(Tok::Kw(Kw::Case)) && case_then(&rest[1..]) => {
+                Some("case when … then")
+            }
+            Tok::Kw(Kw::Exec) if matches!(next, Some(Tok::Kw(Kw::Immediate) | Tok::Str { .. })) => {
+                Some("dynamic SQL execution")
+            }
+            Tok::RParen if next == Some(Tok::CmpWord) && toks.get(i + 2) == Some(&Tok::LParen) => {
+                Some("comparison between parenthesised expressions")
+            }
+            Tok::CmpWord
+                if next == Some(Tok::LParen) && toks.get(i + 2) == Some(&Tok::Kw(Kw::Select)) =>
+            {
+                Some("subquery")
+            }
+            Tok::Str { .. } if next == Some(Tok::PgOp) && json_operand(toks.get(i + 2)) => {
+                Some("JSON operator on string")
+            }
+            Tok::Str { closed: true } if chained_comparison(rest) => Some("chained comparison"),
+            Tok::Kw(Kw::Having) if matches!(next, Some(Tok::Func(FnClass::Sql))) => {
+                Some("having on an aggregate")
+            }
             Tok::Semi if next.is_some_and(statement_start) && stacked(&rest[1..]) => {
                 Some("stacked query")
             }
             Tok::Kw(Kw::Waitfor) if next == Some(Tok::Kw(Kw::Delay)) => Some("waitfor delay"),
             Tok::Var { system: true } => Some("@@ system variable"),
             Tok::Kw(Kw::Schema) if schema_probe(toks, i) => Some("schema table"),
-            Tok::Logic => tautology(toks, i),
+            Tok::Logic => tautology(toks, i, evasion),
             Tok::Kw(Kw::OrderGroup) => order_by_probe(toks, i),
             Tok::Kw(Kw::Having)
                 if next.is_some_and(|t| is_value(t) || t == Tok::Word)
@@ -655,6 +814,9 @@ fn structural(toks: &[Tok], evasion: bool) -> Option<Reason> {
             }
             Tok::Kw(Kw::Into) if next == Some(Tok::Kw(Kw::Outfile)) => Some("into outfile"),
             Tok::PgOp if i > 0 && pg_cast(toks, i) => Some("PostgreSQL cast in expression"),
+            Tok::Func(FnClass::Sql) if comparison_argument(rest) => {
+                Some("SQL function with comparison argument")
+            }
             Tok::Func(FnClass::Sql) => function_context(toks, i),
             _ => None,
         };
@@ -679,12 +841,42 @@ fn stacked(rest: &[Tok]) -> bool {
     }) || matches!(rest.first(), Some(Tok::Op | Tok::Num))
 }
 
+/// `union [all] select`, `except values(…)`; `+` between the words counts as the
+/// space it encodes in paths.
 fn union_select(rest: &[Tok]) -> Option<Reason> {
     let mut k = 0;
-    while matches!(rest.get(k), Some(Tok::Kw(Kw::AllDistinct) | Tok::LParen)) {
+    while matches!(
+        rest.get(k),
+        Some(Tok::Kw(Kw::AllDistinct) | Tok::LParen | Tok::Op)
+    ) {
         k += 1;
     }
-    (rest.get(k) == Some(&Tok::Kw(Kw::Select))).then_some("union select")
+    match rest.get(k) {
+        Some(Tok::Kw(Kw::Select)) => Some("union select"),
+        Some(Tok::Kw(Kw::Values)) if rest.get(k + 1) == Some(&Tok::LParen) => {
+            Some("set operation with values")
+        }
+        _ => None,
+    }
+}
+
+/// After `case when`: a `then` within the next few tokens.
+fn case_then(rest: &[Tok]) -> bool {
+    rest.iter().take(8).any(|t| *t == Tok::Kw(Kw::Case))
+}
+
+/// `if(2=`, `iif(a<b`: a comparison as the first argument of a SQL function.
+fn comparison_argument(rest: &[Tok]) -> bool {
+    matches!(rest, [Tok::LParen, a, Tok::Cmp, ..] if is_value(*a) || *a == Tok::Word)
+}
+
+fn json_operand(t: Option<&Tok>) -> bool {
+    matches!(t, Some(Tok::Str { .. } | Tok::Word | Tok::Kw(Kw::Other)))
+}
+
+/// `'{…}' < '$.c' = 7`: one comparison feeding another, which only expressions do.
+fn chained_comparison(rest: &[Tok]) -> bool {
+    matches!(rest, [Tok::Cmp, Tok::Str { .. }, Tok::Cmp, b, ..] if is_value(*b))
 }
 
 /// `select <list> from`: a select list made of SQL-ish items (columns with commas,
@@ -724,7 +916,7 @@ fn schema_probe(toks: &[Tok], i: usize) -> bool {
 
 /// Quote-less comparisons after boolean logic: `1 or 1=1`, `and 2>1`, `xor 1`,
 /// `or true--`, `and sleep(5)`.
-fn tautology(toks: &[Tok], i: usize) -> Option<Reason> {
+fn tautology(toks: &[Tok], i: usize, evasion: bool) -> Option<Reason> {
     let a = toks.get(i + 1).copied()?;
     let b = toks.get(i + 2).copied();
     let c = toks.get(i + 3).copied();
@@ -741,6 +933,10 @@ fn tautology(toks: &[Tok], i: usize) -> Option<Reason> {
     }
     if !left_value {
         return None;
+    }
+    // `9999 or /* hint */ true`: comment padding inside boolean logic between constants.
+    if evasion && prev.is_some_and(is_value) && is_value(a) {
+        return Some("boolean operator padded with comments");
     }
     let ends = |k: usize| {
         matches!(
@@ -783,7 +979,7 @@ fn pg_cast(toks: &[Tok], i: usize) -> bool {
     let prev = toks[i - 1];
     let after = toks.get(i + 1).copied();
     // `password::int`: a column cast to a type keyword (`::1` in IPv6 is a number).
-    if prev == Tok::Word && after == Some(Tok::Kw(Kw::Other)) {
+    if matches!(prev, Tok::Word | Tok::Kw(Kw::Other)) && after == Some(Tok::Kw(Kw::Other)) {
         return true;
     }
     matches!(prev, Tok::Str { .. } | Tok::Num | Tok::RParen)
@@ -861,6 +1057,69 @@ mod tests {
             "1 by 1 inch pillows",
             "select all from the menu",
             "don't or won't",
+        ] {
+            assert!(!flagged(s), "{s} should not be SQLi");
+        }
+    }
+
+    #[test]
+    fn injected_fragments_at_value_start_are_flagged() {
+        for s in [
+            ";truncate[xx",
+            "xor 2 <",
+            "or 88",
+            "like null",
+            "drop sampletable;--",
+            "delete from users;--",
+            "pg_catalog",
+        ] {
+            assert!(flagged(s), "{s} should be SQLi");
+        }
+    }
+
+    #[test]
+    fn tautologies_flagged_but_false_or_ordering_comparisons_not() {
+        for s in ["1=1", "b,1=1", "42<=>42", "11!=1", "1 is not 2"] {
+            assert!(flagged(s), "{s} is a tautology");
+        }
+        for s in ["11!=11", "1 is not 1", "123<456", "1=5"] {
+            assert!(!flagged(s), "{s} proves nothing");
+        }
+    }
+
+    #[test]
+    fn postgres_json_and_conditional_expressions_are_flagged() {
+        for s in [
+            "or '{\"a\":\"b\"}' ? 'a'",
+            "or '{\"name\":\"asd\"}' ?| array['a','name']",
+            "'{\"b\":2}'::jsonb @ '{\"a\":1}'::jsonb",
+            "'{\"a\":2}' < '$.c[2].f' = 7",
+            "or json_extract('{\"id\": 14}', '$.name') = 'x'",
+            "1 current_user::int",
+            "if(2=",
+            "case when condition1 then result1",
+            ") like (",
+            "in ( select * from",
+            "except values(1,2)",
+            "execute immediate \"",
+            "9999 or /* optimizer hint */ true",
+            "select if(x",
+            "lo_get(16400)",
+            "1' and starts_with(password) and 'true",
+        ] {
+            assert!(flagged(s), "{s} should be SQLi");
+        }
+    }
+
+    #[test]
+    fn prose_with_exclamation_quotes_and_like_is_not_flagged() {
+        for s in [
+            "having pain!",
+            "dress with hat 18';",
+            "\"like\" stamp",
+            "pin \"as is\"",
+            "in case you wonder",
+            "sql_table=orders",
         ] {
             assert!(!flagged(s), "{s} should not be SQLi");
         }

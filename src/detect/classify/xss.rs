@@ -92,6 +92,8 @@ const SINKS: &[&str] = &[
     "(alert)",
     "[alert]",
     "globalthis",
+    "new function(",
+    "btoa(",
 ];
 
 /// The XSS detector; holds the sink automaton.
@@ -119,6 +121,12 @@ impl Xss {
         if let Some(r) = handler_attribute(t, false) {
             return Some(r);
         }
+        if let Some(r) = obfuscated_markup(t)
+            .or_else(|| tagged_template_call(t))
+            .or_else(|| angular_expression(t))
+        {
+            return Some(r);
+        }
         // CSS payloads below all hold `:` or `(`.
         if memchr::memchr2(b':', b'(', t).is_none() {
             return self.js_breakout(t);
@@ -127,6 +135,9 @@ impl Xss {
             .or_else(|| memchr::memmem::find(t, b"-moz-binding"))
         {
             return Some(("CSS behavior/binding", p));
+        }
+        if let Some(r) = css_script_url(t) {
+            return Some(r);
         }
         if let Some(p) = memchr::memmem::find(t, b"expression(") {
             let before = t[..p].iter().rev().find(|b| **b != b' ');
@@ -315,7 +326,7 @@ fn handler_attribute(t: &[u8], in_tag: bool) -> Option<(&'static str, usize)> {
             .iter()
             .take_while(|b| b.is_ascii_alphabetic())
             .count();
-        if !(3..=24).contains(&name_len) {
+        if !(3..=48).contains(&name_len) {
             continue;
         }
         let mut k = p + 2 + name_len;
@@ -334,7 +345,14 @@ fn handler_attribute(t: &[u8], in_tag: bool) -> Option<(&'static str, usize)> {
             .any(|b| matches!(b, b'(' | b'`' | b'=' | b'.'));
         // After a quote the attribute context is already broken out of: any name counts.
         let after_quote = matches!(prev, Some(b'"' | b'\'' | b'`'));
-        if in_tag || after_quote || known && (scripty || prev != Some(b';')) {
+        // A name no browser knows still runs if a later one adds it; after whitespace it
+        // counts when its value looks like code (`onabcdefgh= =vardata`).
+        let after_space = matches!(prev, Some(b' ' | b'\n'));
+        if in_tag
+            || after_quote
+            || known && (scripty || prev != Some(b';'))
+            || after_space && scripty
+        {
             return Some(("event handler attribute", p));
         }
     }
@@ -464,6 +482,121 @@ const HANDLERS: &[&[u8]] = &[
     b"cancel",
 ];
 
+/// Markup a browser still reads as active although it hides from a plain `<tag`
+/// search: UTF-7 `+adw-` for `<`, IE `<?import`/`<import implementation=`, namespaced
+/// `< x: script`, tag names split by whitespace (`<f o r m`), and quote break-outs
+/// into attributes that run script (`'formaction=`, `"srcdoc=`).
+fn obfuscated_markup(t: &[u8]) -> Option<(&'static str, usize)> {
+    if let Some(p) = memchr::memmem::find(t, b"+adw-")
+        && t.get(p + 5)
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'/')
+    {
+        return Some(("UTF-7 encoded tag", p));
+    }
+    let mut from = 0;
+    while let Some(off) =
+        memchr::memchr2(b'<', b'\'', &t[from..]).or_else(|| memchr::memchr(b'"', &t[from..]))
+    {
+        let p = from + off;
+        from = p + 1;
+        if t[p] == b'<' {
+            if let Some(r) = hidden_tag(&t[p + 1..]) {
+                return Some((r, p));
+            }
+            continue;
+        }
+        let rest = skip_space(&t[p + 1..]);
+        for attr in [&b"formaction"[..], b"srcdoc", b"xlink:href"] {
+            if rest.starts_with(attr) && skip_space(&rest[attr.len()..]).first() == Some(&b'=') {
+                return Some(("quote break-out into script attribute", p));
+            }
+        }
+    }
+    None
+}
+
+fn skip_space(t: &[u8]) -> &[u8] {
+    let n = t.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &t[n..]
+}
+
+/// What follows a `<`: an IE import, a namespaced script, or a whitespace-split name.
+fn hidden_tag(rest: &[u8]) -> Option<&'static str> {
+    let r = rest.strip_prefix(b"?").unwrap_or(rest);
+    if r.starts_with(b"import")
+        && memchr::memmem::find(&r[..r.len().min(64)], b"implementation").is_some()
+    {
+        return Some("IE import of a behaviour");
+    }
+    let r = skip_space(rest);
+    let ns = r.iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+    if ns > 0 && r.get(ns) == Some(&b':') && skip_space(&r[ns + 1..]).starts_with(b"script") {
+        return Some("namespaced script tag");
+    }
+    // `<f o r m`: single letters separated by single spaces spell a tag name.
+    let mut name = [0u8; 12];
+    let mut n = 0;
+    let mut k = 0;
+    while n < name.len() && r.get(k).is_some_and(u8::is_ascii_alphabetic) {
+        name[n] = r[k];
+        n += 1;
+        k += 1;
+        let spaced = r.get(k) == Some(&b' ') && r.get(k + 1).is_some_and(u8::is_ascii_alphabetic);
+        if !spaced || r.get(k + 2).is_some_and(u8::is_ascii_alphabetic) {
+            break;
+        }
+        k += 1;
+    }
+    (n >= 3 && k > n && TAGS.contains(&&name[..n])).then_some("tag name split by whitespace")
+}
+
+/// CSS `url(javascript:…)` with optional quotes and spaces.
+fn css_script_url(t: &[u8]) -> Option<(&'static str, usize)> {
+    let p = memchr::memmem::find(t, b"url(")?;
+    let rest = skip_space(&t[p + 4..]);
+    let rest = rest
+        .strip_prefix(b"'")
+        .or_else(|| rest.strip_prefix(b"\""))
+        .unwrap_or(rest);
+    let rest = skip_space(rest);
+    (rest.starts_with(b"javascript") || rest.starts_with(b"vbscript"))
+        .then_some(("CSS url() with script URI", p))
+}
+
+/// `[].sort.call`${alert}1``, `reflect.apply.call``: a tagged template calling a
+/// method through `.call`/`.apply`, which runs a function without parentheses.
+fn tagged_template_call(t: &[u8]) -> Option<(&'static str, usize)> {
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(b'`', &t[from..]) {
+        let p = from + off;
+        from = p + 1;
+        let before = t[..p].trim_ascii_end();
+        let method = before.ends_with(b"call") || before.ends_with(b"apply");
+        if !method {
+            continue;
+        }
+        let name_len = if before.ends_with(b"call") { 4 } else { 5 };
+        let dot = before[..before.len() - name_len].trim_ascii_end();
+        if dot.ends_with(b".") {
+            return Some(("tagged template call", p));
+        }
+    }
+    None
+}
+
+/// AngularJS client-side template injection: `{{constructor.constructor('…')()}}`
+/// reaches the `Function` constructor from inside an expression.
+fn angular_expression(t: &[u8]) -> Option<(&'static str, usize)> {
+    let p = memchr::memmem::find(t, b"{{")?;
+    let inner = &t[p + 2..t.len().min(p + 200)];
+    let end = memchr::memmem::find(inner, b"}}").unwrap_or(inner.len());
+    let body = &inner[..end];
+    let escapes = memchr::memmem::find(body, b"constructor").is_some()
+        || memchr::memmem::find(body, b"$eval").is_some()
+        || memchr::memmem::find(body, b"$on.").is_some();
+    escapes.then_some(("AngularJS expression reaching the Function constructor", p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::Xss;
@@ -501,6 +634,42 @@ mod tests {
             "onboarding=1",
             "<3 love it",
             "see: online help",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
+        }
+    }
+
+    #[test]
+    fn obfuscated_markup_and_script_gadgets_are_flagged() {
+        let x = Xss::new();
+        for s in [
+            "+adw-script+ad4-alert(1)",
+            "<?import implementation =",
+            "< x: script",
+            "foo=bar<f o r m",
+            "'formaction=",
+            "x=x:url(javascript",
+            "[].sort.call`${alert}1337`",
+            "reflect.apply.call`${x}`",
+            "new function()",
+            "x {{constructor.constructor('alert(1)')()}}",
+            "  onabcdefgh= =vardata",
+            "<\"onwebkitplaybacktargetavailabilitychanged=",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_some(), "{s} should be XSS");
+        }
+    }
+
+    #[test]
+    fn look_alikes_of_obfuscated_markup_are_not_flagged() {
+        let x = Xss::new();
+        for s in [
+            "a + b - c",
+            "<a b c> d",
+            "{{ user.name }}",
+            "background:url(/img/a.png)",
+            "call `me` maybe",
+            "done on time=yes",
         ] {
             assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
         }
