@@ -406,7 +406,22 @@ impl Table {
             }
         }
         self.stats.evicted_keys += n as u64;
+        self.compact_due();
         self.warn_eviction();
+    }
+
+    /// Drops deadlines of evicted keys. Without this the heap keeps one entry per
+    /// key ever inserted within the horizon: with 500,000 clients and a 1 h rule that
+    /// is more memory than the live keys themselves (field case 37).
+    fn compact_due(&mut self) {
+        if self.due.len() <= 2 * self.map.len() + 1024 {
+            return;
+        }
+        let map = &self.map;
+        self.due.retain(|Reverse((_, generation, key))| {
+            map.get(key).is_some_and(|e| e.generation == *generation)
+        });
+        self.due.shrink_to(2 * self.map.len() + 1024);
     }
 
     fn warn_eviction(&mut self) {

@@ -328,15 +328,24 @@ impl Merged {
 /// Runs `f` on the ASCII-lowercased bytes of `s` when they fit a stack buffer.
 #[inline]
 fn with_lower<R>(s: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-    const MAX: usize = 1024;
-    if s.len() > MAX {
-        return None;
+    // Most values (paths, agents) are short: a small buffer keeps the zeroing that
+    // comes with a stack array from costing more than the lowering itself.
+    if s.len() <= 256 {
+        return Some(lower_into::<256, R>(s, f));
     }
-    let mut buf = [0u8; MAX];
+    if s.len() <= 1024 {
+        return Some(lower_into::<1024, R>(s, f));
+    }
+    None
+}
+
+#[inline]
+fn lower_into<const N: usize, R>(s: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut buf = [0u8; N];
     for (d, c) in buf.iter_mut().zip(s) {
         *d = c.to_ascii_lowercase();
     }
-    Some(f(&buf[..s.len()]))
+    f(&buf[..s.len()])
 }
 
 /// Merges case-insensitive contains leaves (two or more) into one automaton.
