@@ -245,14 +245,23 @@ impl Classifier {
         }
         // Agents always hold `/`, so file paths (`/proc/net/tcp`) need their own look;
         // the per-thread clean cache keeps this off the hot path for repeated agents.
+        self.plain_header(PART_USER_AGENT, raw, out);
+    }
+
+    /// A header with none of the suspicious bytes: a system path (`/proc/net/tcp`) or a
+    /// command line (`env --version`, `;set`) written out plainly.
+    fn plain_header(&self, part: &'static str, raw: &[u8], out: &mut Out) {
         if let Some((reason, at)) = self.traversal.system_path(raw) {
-            out.add(
-                AttackClasses::TRAVERSAL,
-                PART_USER_AGENT,
-                (&Steps::default(), raw),
-                at,
-                reason,
-            );
+            out.add(AttackClasses::TRAVERSAL, part, (&Steps::default(), raw), at, reason);
+        }
+        // `Product/1.0 (comment; id)`: agent grammar, where `; id)` is a locale, not a command.
+        let product = raw.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'-').count();
+        if product > 0 && raw.get(product) == Some(&b'/') {
+            return;
+        }
+        let folded = raw.to_ascii_lowercase();
+        if let Some((reason, at)) = cmdi::detect(&folded) {
+            out.add(AttackClasses::CMDI, part, (&Steps::default(), raw), at, reason);
         }
     }
 
@@ -261,6 +270,8 @@ impl Classifier {
             let raw = clip(referrer.as_bytes());
             if AGENT_BYTES.hit(raw) {
                 self.inspect_value(PART_REFERRER, raw, false, out);
+            } else {
+                self.plain_header(PART_REFERRER, raw, out);
             }
             return;
         };
