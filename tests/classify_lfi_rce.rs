@@ -26,7 +26,11 @@ fn one_backslash_climb_and_servlet_dot_parameters_are_traversal() {
         "/get?code=../.history",
     ] {
         let ev = classify(url, "Mozilla/5.0", "-");
-        assert!(ev.attacks.contains(AttackClasses::TRAVERSAL), "{url}: {:?}", ev.findings);
+        assert!(
+            ev.attacks.contains(AttackClasses::TRAVERSAL),
+            "{url}: {:?}",
+            ev.findings
+        );
     }
     // One forward-slash climb stays a relative link.
     assert!(!flagged("/get?next=../account"));
@@ -34,7 +38,11 @@ fn one_backslash_climb_and_servlet_dot_parameters_are_traversal() {
 
 #[test]
 fn kernel_pseudo_files_in_path_query_and_referrer_are_flagged() {
-    for url in ["/get/sys/class", "/get/proc/interrupts", "/get?test=/sys/class"] {
+    for url in [
+        "/get/sys/class",
+        "/get/proc/interrupts",
+        "/get?test=/sys/class",
+    ] {
         assert!(flagged(url), "{url} missed");
     }
     let ev = classify("/get", "Mozilla/5.0", "cat /proc/self/environ");
@@ -52,7 +60,11 @@ fn windows_batch_if_statements_are_command_injection() {
         "foo=%26+FOR+%2FF+%22delims%3D%22+%25G+IN+++%28%27ECHO+foo%27%29DO+%40Echo+%25G",
     ] {
         let ev = classify(&format!("/get?{q}"), "Mozilla/5.0", "-");
-        assert!(ev.attacks.contains(AttackClasses::CMDI), "{q}: {:?}", ev.findings);
+        assert!(
+            ev.attacks.contains(AttackClasses::CMDI),
+            "{q}: {:?}",
+            ev.findings
+        );
     }
     for q in ["q=if+you+exist+then", "q=what+if+not+now", "q=gift+ideas"] {
         assert!(!flagged(&format!("/search?{q}")), "{q} flagged");
@@ -104,7 +116,11 @@ fn prefixed_and_versioned_commands_and_windows_tools_are_command_injection() {
         "a=bin/cscli",
     ] {
         let ev = classify(&format!("/get?{q}"), "Mozilla/5.0", "-");
-        assert!(ev.attacks.contains(AttackClasses::CMDI), "{q}: {:?}", ev.findings);
+        assert!(
+            ev.attacks.contains(AttackClasses::CMDI),
+            "{q}: {:?}",
+            ev.findings
+        );
     }
 }
 
@@ -112,7 +128,11 @@ fn prefixed_and_versioned_commands_and_windows_tools_are_command_injection() {
 fn command_lines_in_plain_headers_are_command_injection() {
     for ua in [";env", "env --version", "time ifconfig"] {
         let ev = classify("/get", ua, "-");
-        assert!(ev.attacks.contains(AttackClasses::CMDI), "UA {ua}: {:?}", ev.findings);
+        assert!(
+            ev.attacks.contains(AttackClasses::CMDI),
+            "UA {ua}: {:?}",
+            ev.findings
+        );
     }
     for ua in [
         "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko)",

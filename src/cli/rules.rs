@@ -34,7 +34,11 @@ pub enum RulesCommand {
         #[arg(short, long, value_enum, default_value_t = Format::Auto)]
         format: Format,
         /// nginx `log_format` for `--format nginx`.
-        #[arg(long = "nginx-format", value_name = "LOG_FORMAT", default_value = "combined")]
+        #[arg(
+            long = "nginx-format",
+            value_name = "LOG_FORMAT",
+            default_value = "combined"
+        )]
         nginx_format: String,
         /// Extra folder of Sigma rules (repeatable).
         #[arg(long = "rules", value_name = "DIR")]

@@ -31,7 +31,11 @@ pub struct ScanArgs {
     #[arg(short, long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
     /// nginx `log_format`: `combined`, `main`, or the format string from nginx.conf.
-    #[arg(long = "nginx-format", value_name = "LOG_FORMAT", default_value = "combined")]
+    #[arg(
+        long = "nginx-format",
+        value_name = "LOG_FORMAT",
+        default_value = "combined"
+    )]
     pub nginx_format: String,
     /// Time zone for timestamps written without an offset (IANA name).
     #[arg(long)]

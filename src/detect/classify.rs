@@ -222,6 +222,15 @@ impl Classifier {
         for seg in clip(query.as_bytes()).split(|b| *b == b'&') {
             if QUERY_BYTES.hit(seg) {
                 self.inspect_value(part, seg, true, out);
+            } else if let Some(at) = cmdi::recon_value(seg) {
+                let ctx = (&Steps::default(), seg);
+                out.add(
+                    AttackClasses::CMDI,
+                    part,
+                    ctx,
+                    at,
+                    "recon command as the whole value",
+                );
             }
         }
     }
@@ -252,16 +261,31 @@ impl Classifier {
     /// command line (`env --version`, `;set`) written out plainly.
     fn plain_header(&self, part: &'static str, raw: &[u8], out: &mut Out) {
         if let Some((reason, at)) = self.traversal.system_path(raw) {
-            out.add(AttackClasses::TRAVERSAL, part, (&Steps::default(), raw), at, reason);
+            out.add(
+                AttackClasses::TRAVERSAL,
+                part,
+                (&Steps::default(), raw),
+                at,
+                reason,
+            );
         }
         // `Product/1.0 (comment; id)`: agent grammar, where `; id)` is a locale, not a command.
-        let product = raw.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'-').count();
+        let product = raw
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+            .count();
         if product > 0 && raw.get(product) == Some(&b'/') {
             return;
         }
         let folded = raw.to_ascii_lowercase();
         if let Some((reason, at)) = cmdi::detect(&folded) {
-            out.add(AttackClasses::CMDI, part, (&Steps::default(), raw), at, reason);
+            out.add(
+                AttackClasses::CMDI,
+                part,
+                (&Steps::default(), raw),
+                at,
+                reason,
+            );
         }
     }
 

@@ -145,93 +145,597 @@ const STRONG: &[&[u8]] = &[
     b"psql",
     b"sqlcmd",
     // Unix: system and account inspection, packages, services, shells and tooling.
-    b"lsof", b"lsmod", b"modprobe", b"insmod", b"rmmod", b"dmesg", b"lscpu", b"lsblk",
-    b"lspci", b"lsusb", b"mount", b"umount", b"fdisk", b"blkid", b"df", b"du", b"free",
-    b"vmstat", b"iostat", b"top", b"htop", b"pstree", b"pgrep", b"nproc", b"sysctl",
-    b"systemctl", b"service", b"journalctl", b"chkconfig", b"update-rc.d", b"initctl",
-    b"shutdown", b"reboot", b"halt", b"poweroff", b"init", b"telinit", b"runlevel",
-    b"ip", b"ss", b"iptables", b"ip6tables", b"nft", b"ufw", b"tcpdump", b"tshark",
-    b"ethtool", b"iwconfig", b"nmcli", b"host", b"whois", b"mtr", b"fping", b"hping3",
-    b"arping", b"smbclient", b"rpcclient", b"showmount", b"rsync", b"sftp", b"rcp",
-    b"rlogin", b"rsh", b"rexec", b"ssh-keygen", b"ssh-keyscan", b"sshpass", b"gpg",
-    b"useradd", b"userdel", b"usermod", b"adduser", b"deluser", b"groupadd", b"groupdel",
-    b"gpasswd", b"chpasswd", b"chage", b"visudo", b"vipw", b"vigr", b"pkexec", b"doas",
-    b"setfacl", b"getfacl", b"chgrp", b"umask", b"setcap", b"getcap", b"chroot",
-    b"strace", b"ltrace", b"gdb", b"objdump", b"readelf", b"nm", b"ldd", b"perf",
-    b"apt", b"apt-get", b"apt-cache", b"aptitude", b"dpkg", b"rpm", b"yum", b"dnf",
-    b"zypper", b"pacman", b"apk", b"snap", b"flatpak", b"emerge", b"pip", b"pip3",
-    b"npm", b"npx", b"yarn", b"gem", b"cargo", b"composer", b"easy_install",
-    b"gcc", b"cc", b"g++", b"clang", b"make", b"cmake", b"ld", b"as", b"javac",
-    b"python2.7", b"pythonw", b"ipython", b"pypy", b"irb", b"php-cgi", b"php5", b"php7",
-    b"php8", b"perl5", b"tclsh", b"wish", b"expect", b"gawk", b"mawk", b"nawk",
-    b"rbash", b"fish", b"ash", b"mksh", b"screen", b"tmux", b"script", b"setsid",
-    b"stdbuf", b"unbuffer", b"watch", b"at", b"atq", b"atrm", b"batch", b"anacron",
-    b"lwp-download", b"lwp-request", b"lwp-mirror", b"lynx", b"links", b"elinks",
-    b"aria2c", b"axel", b"fetch", b"httpie", b"http", b"curlie", b"tor", b"torsocks",
-    b"proxychains", b"ncat", b"nc.traditional", b"nc.openbsd", b"cryptcat", b"pwncat",
-    b"shred", b"wipe", b"srm", b"truncate", b"mkfs", b"mkswap", b"swapon", b"swapoff",
-    b"losetup", b"cryptsetup", b"base32", b"basenc", b"uuencode", b"uudecode",
-    b"hexdump", b"md5sum", b"sha1sum", b"sha256sum", b"sha512sum", b"cksum",
-    b"gunzip", b"zcat", b"bunzip2", b"xz", b"unxz", b"7z", b"7za", b"unrar", b"rar",
-    b"bsdtar", b"cpio", b"ar", b"jar", b"zipinfo", b"vi", b"vim", b"nvim", b"nano",
-    b"emacs", b"ed", b"pico", b"joe", b"view", b"ex", b"readlink", b"realpath",
-    b"stat", b"lsattr", b"getfattr", b"setfattr", b"locate", b"updatedb", b"mlocate",
-    b"ansible", b"ansible-playbook", b"ansible-galaxy", b"ansible-vault",
-    b"ansible-config", b"ansible-console", b"ansible-doc", b"ansible-pull", b"chef",
-    b"chef-client", b"chef-shell", b"chef-run", b"chef-solo", b"chef-vault", b"knife",
-    b"puppet", b"salt", b"salt-call", b"terraform", b"vagrant", b"helm", b"podman",
-    b"crictl", b"ctr", b"runc", b"lxc", b"virsh", b"aws", b"gcloud", b"az", b"gsutil",
-    b"redis-cli", b"mongo", b"mongosh", b"sqlite3", b"mysqldump", b"pg_dump",
-    b"aa-disable", b"aa-status", b"aa-enforce", b"aa-complain", b"setenforce",
-    b"getenforce", b"sestatus", b"auditctl", b"ausearch", b"iconv", b"tr", b"column",
-    b"awk", b"jq", b"yq", b"bc", b"dc", b"factor", b"seq", b"shuf", b"yes",
-    b"id", b"groups", b"users", b"finger", b"pinky", b"logname", b"whoami", b"tty",
-    b"stty", b"mesg", b"wall", b"write", b"ulimit", b"nice", b"renice", b"ionice",
-    b"taskset", b"chrt", b"unshare", b"nsenter", b"capsh", b"env", b"alias", b"unalias",
-    b"declare", b"typeset", b"readonly", b"unset", b"builtin", b"command", b"compgen",
-    b"complete", b"history", b"fc", b"disown", b"bg", b"fg", b"jobs", b"trap", b"wait",
+    b"lsof",
+    b"lsmod",
+    b"modprobe",
+    b"insmod",
+    b"rmmod",
+    b"dmesg",
+    b"lscpu",
+    b"lsblk",
+    b"lspci",
+    b"lsusb",
+    b"mount",
+    b"umount",
+    b"fdisk",
+    b"blkid",
+    b"df",
+    b"du",
+    b"free",
+    b"vmstat",
+    b"iostat",
+    b"top",
+    b"htop",
+    b"pstree",
+    b"pgrep",
+    b"nproc",
+    b"sysctl",
+    b"systemctl",
+    b"service",
+    b"journalctl",
+    b"chkconfig",
+    b"update-rc.d",
+    b"initctl",
+    b"shutdown",
+    b"reboot",
+    b"halt",
+    b"poweroff",
+    b"init",
+    b"telinit",
+    b"runlevel",
+    b"ip",
+    b"ss",
+    b"iptables",
+    b"ip6tables",
+    b"nft",
+    b"ufw",
+    b"tcpdump",
+    b"tshark",
+    b"ethtool",
+    b"iwconfig",
+    b"nmcli",
+    b"host",
+    b"whois",
+    b"mtr",
+    b"fping",
+    b"hping3",
+    b"arping",
+    b"smbclient",
+    b"rpcclient",
+    b"showmount",
+    b"rsync",
+    b"sftp",
+    b"rcp",
+    b"rlogin",
+    b"rsh",
+    b"rexec",
+    b"ssh-keygen",
+    b"ssh-keyscan",
+    b"sshpass",
+    b"gpg",
+    b"useradd",
+    b"userdel",
+    b"usermod",
+    b"adduser",
+    b"deluser",
+    b"groupadd",
+    b"groupdel",
+    b"gpasswd",
+    b"chpasswd",
+    b"chage",
+    b"visudo",
+    b"vipw",
+    b"vigr",
+    b"pkexec",
+    b"doas",
+    b"setfacl",
+    b"getfacl",
+    b"chgrp",
+    b"umask",
+    b"setcap",
+    b"getcap",
+    b"chroot",
+    b"strace",
+    b"ltrace",
+    b"gdb",
+    b"objdump",
+    b"readelf",
+    b"nm",
+    b"ldd",
+    b"perf",
+    b"apt",
+    b"apt-get",
+    b"apt-cache",
+    b"aptitude",
+    b"dpkg",
+    b"rpm",
+    b"yum",
+    b"dnf",
+    b"zypper",
+    b"pacman",
+    b"apk",
+    b"snap",
+    b"flatpak",
+    b"emerge",
+    b"pip",
+    b"pip3",
+    b"npm",
+    b"npx",
+    b"yarn",
+    b"gem",
+    b"cargo",
+    b"composer",
+    b"easy_install",
+    b"gcc",
+    b"cc",
+    b"g++",
+    b"clang",
+    b"make",
+    b"cmake",
+    b"ld",
+    b"as",
+    b"javac",
+    b"python2.7",
+    b"pythonw",
+    b"ipython",
+    b"pypy",
+    b"irb",
+    b"php-cgi",
+    b"php5",
+    b"php7",
+    b"php8",
+    b"perl5",
+    b"tclsh",
+    b"wish",
+    b"expect",
+    b"gawk",
+    b"mawk",
+    b"nawk",
+    b"rbash",
+    b"fish",
+    b"ash",
+    b"mksh",
+    b"screen",
+    b"tmux",
+    b"script",
+    b"setsid",
+    b"stdbuf",
+    b"unbuffer",
+    b"watch",
+    b"at",
+    b"atq",
+    b"atrm",
+    b"batch",
+    b"anacron",
+    b"lwp-download",
+    b"lwp-request",
+    b"lwp-mirror",
+    b"lynx",
+    b"links",
+    b"elinks",
+    b"aria2c",
+    b"axel",
+    b"fetch",
+    b"httpie",
+    b"http",
+    b"curlie",
+    b"tor",
+    b"torsocks",
+    b"proxychains",
+    b"ncat",
+    b"nc.traditional",
+    b"nc.openbsd",
+    b"cryptcat",
+    b"pwncat",
+    b"shred",
+    b"wipe",
+    b"srm",
+    b"truncate",
+    b"mkfs",
+    b"mkswap",
+    b"swapon",
+    b"swapoff",
+    b"losetup",
+    b"cryptsetup",
+    b"base32",
+    b"basenc",
+    b"uuencode",
+    b"uudecode",
+    b"hexdump",
+    b"md5sum",
+    b"sha1sum",
+    b"sha256sum",
+    b"sha512sum",
+    b"cksum",
+    b"gunzip",
+    b"zcat",
+    b"bunzip2",
+    b"xz",
+    b"unxz",
+    b"7z",
+    b"7za",
+    b"unrar",
+    b"rar",
+    b"bsdtar",
+    b"cpio",
+    b"ar",
+    b"jar",
+    b"zipinfo",
+    b"vi",
+    b"vim",
+    b"nvim",
+    b"nano",
+    b"emacs",
+    b"ed",
+    b"pico",
+    b"joe",
+    b"view",
+    b"ex",
+    b"readlink",
+    b"realpath",
+    b"stat",
+    b"lsattr",
+    b"getfattr",
+    b"setfattr",
+    b"locate",
+    b"updatedb",
+    b"mlocate",
+    b"ansible",
+    b"ansible-playbook",
+    b"ansible-galaxy",
+    b"ansible-vault",
+    b"ansible-config",
+    b"ansible-console",
+    b"ansible-doc",
+    b"ansible-pull",
+    b"chef",
+    b"chef-client",
+    b"chef-shell",
+    b"chef-run",
+    b"chef-solo",
+    b"chef-vault",
+    b"knife",
+    b"puppet",
+    b"salt",
+    b"salt-call",
+    b"terraform",
+    b"vagrant",
+    b"helm",
+    b"podman",
+    b"crictl",
+    b"ctr",
+    b"runc",
+    b"lxc",
+    b"virsh",
+    b"aws",
+    b"gcloud",
+    b"az",
+    b"gsutil",
+    b"redis-cli",
+    b"mongo",
+    b"mongosh",
+    b"sqlite3",
+    b"mysqldump",
+    b"pg_dump",
+    b"aa-disable",
+    b"aa-status",
+    b"aa-enforce",
+    b"aa-complain",
+    b"setenforce",
+    b"getenforce",
+    b"sestatus",
+    b"auditctl",
+    b"ausearch",
+    b"iconv",
+    b"tr",
+    b"column",
+    b"awk",
+    b"jq",
+    b"yq",
+    b"bc",
+    b"dc",
+    b"factor",
+    b"seq",
+    b"shuf",
+    b"yes",
+    b"id",
+    b"groups",
+    b"users",
+    b"finger",
+    b"pinky",
+    b"logname",
+    b"whoami",
+    b"tty",
+    b"stty",
+    b"mesg",
+    b"wall",
+    b"write",
+    b"ulimit",
+    b"nice",
+    b"renice",
+    b"ionice",
+    b"taskset",
+    b"chrt",
+    b"unshare",
+    b"nsenter",
+    b"capsh",
+    b"env",
+    b"alias",
+    b"unalias",
+    b"declare",
+    b"typeset",
+    b"readonly",
+    b"unset",
+    b"builtin",
+    b"command",
+    b"compgen",
+    b"complete",
+    b"history",
+    b"fc",
+    b"disown",
+    b"bg",
+    b"fg",
+    b"jobs",
+    b"trap",
+    b"wait",
     b"ll",
     // Windows: cmd.exe built-ins, system tools, LOLBins and PowerShell aliases.
-    b"cmd.exe", b"command.com", b"powershell.exe", b"pwsh.exe", b"conhost", b"bcdboot",
-    b"bcdedit", b"bootcfg", b"regedit", b"regedt32", b"reg.exe", b"regini", b"regsvcs",
-    b"regasm", b"installutil", b"msbuild", b"msiexec", b"msxsl", b"odbcconf", b"pcalua",
-    b"forfiles", b"cmstp", b"control", b"diskshadow", b"dnscmd", b"esentutl", b"expand",
-    b"extrac32", b"findstr", b"hh", b"ieexec", b"makecab", b"mavinject", b"msconfig",
-    b"msdt", b"netsh.exe", b"nltest", b"ntdsutil", b"presentationhost", b"print",
-    b"replace", b"rpcping", b"runas", b"runonce", b"sdbinst", b"syncappvpublishingserver",
-    b"vssadmin", b"wbadmin", b"wevtutil", b"winrm", b"winrs", b"wmic.exe", b"xcopy",
-    b"robocopy", b"attrib", b"cipher", b"compact", b"diskpart", b"driverquery",
-    b"getmac", b"gpresult", b"gpupdate", b"klist", b"logman", b"mountvol", b"nbtstat",
-    b"openfiles", b"pathping", b"qprocess", b"query", b"quser", b"qwinsta", b"rwinsta",
-    b"sfc", b"takeown", b"tscon", b"tskill", b"whoami.exe", b"wusa", b"auditpol",
-    b"setx", b"sxstrace", b"tzutil", b"verifier", b"vol", b"wecutil", b"where",
-    b"psexec", b"psexec64", b"procdump", b"mimikatz", b"ntdsutil.exe", b"dsquery",
-    b"dsget", b"csvde", b"ldifde", b"adfind", b"cmdkey", b"mklink", b"pushd", b"popd",
-    b"iwmi", b"gwmi", b"icm", b"saps", b"sal", b"gci", b"gc", b"sls", b"gps", b"spps",
-    b"iwr.exe", b"curl.exe", b"wget.exe", b"get-content", b"get-childitem",
-    b"get-process", b"get-wmiobject", b"get-ciminstance", b"invoke-wmimethod",
-    b"invoke-command", b"invoke-item", b"invoke-mimikatz", b"set-executionpolicy",
-    b"add-mppreference", b"new-service", b"set-itemproperty", b"new-itemproperty",
-    b"remove-item", b"copy-item", b"out-file", b"set-content", b"add-content",
-    b"test-netconnection", b"start-bitstransfer", b"get-localuser", b"net1",
+    b"cmd.exe",
+    b"command.com",
+    b"powershell.exe",
+    b"pwsh.exe",
+    b"conhost",
+    b"bcdboot",
+    b"bcdedit",
+    b"bootcfg",
+    b"regedit",
+    b"regedt32",
+    b"reg.exe",
+    b"regini",
+    b"regsvcs",
+    b"regasm",
+    b"installutil",
+    b"msbuild",
+    b"msiexec",
+    b"msxsl",
+    b"odbcconf",
+    b"pcalua",
+    b"forfiles",
+    b"cmstp",
+    b"control",
+    b"diskshadow",
+    b"dnscmd",
+    b"esentutl",
+    b"expand",
+    b"extrac32",
+    b"findstr",
+    b"hh",
+    b"ieexec",
+    b"makecab",
+    b"mavinject",
+    b"msconfig",
+    b"msdt",
+    b"netsh.exe",
+    b"nltest",
+    b"ntdsutil",
+    b"presentationhost",
+    b"print",
+    b"replace",
+    b"rpcping",
+    b"runas",
+    b"runonce",
+    b"sdbinst",
+    b"syncappvpublishingserver",
+    b"vssadmin",
+    b"wbadmin",
+    b"wevtutil",
+    b"winrm",
+    b"winrs",
+    b"wmic.exe",
+    b"xcopy",
+    b"robocopy",
+    b"attrib",
+    b"cipher",
+    b"compact",
+    b"diskpart",
+    b"driverquery",
+    b"getmac",
+    b"gpresult",
+    b"gpupdate",
+    b"klist",
+    b"logman",
+    b"mountvol",
+    b"nbtstat",
+    b"openfiles",
+    b"pathping",
+    b"qprocess",
+    b"query",
+    b"quser",
+    b"qwinsta",
+    b"rwinsta",
+    b"sfc",
+    b"takeown",
+    b"tscon",
+    b"tskill",
+    b"whoami.exe",
+    b"wusa",
+    b"auditpol",
+    b"setx",
+    b"sxstrace",
+    b"tzutil",
+    b"verifier",
+    b"vol",
+    b"wecutil",
+    b"where",
+    b"psexec",
+    b"psexec64",
+    b"procdump",
+    b"mimikatz",
+    b"ntdsutil.exe",
+    b"dsquery",
+    b"dsget",
+    b"csvde",
+    b"ldifde",
+    b"adfind",
+    b"cmdkey",
+    b"mklink",
+    b"pushd",
+    b"popd",
+    b"iwmi",
+    b"gwmi",
+    b"icm",
+    b"saps",
+    b"sal",
+    b"gci",
+    b"gc",
+    b"sls",
+    b"gps",
+    b"spps",
+    b"iwr.exe",
+    b"curl.exe",
+    b"wget.exe",
+    b"get-content",
+    b"get-childitem",
+    b"get-process",
+    b"get-wmiobject",
+    b"get-ciminstance",
+    b"invoke-wmimethod",
+    b"invoke-command",
+    b"invoke-item",
+    b"invoke-mimikatz",
+    b"set-executionpolicy",
+    b"add-mppreference",
+    b"new-service",
+    b"set-itemproperty",
+    b"new-itemproperty",
+    b"remove-item",
+    b"copy-item",
+    b"out-file",
+    b"set-content",
+    b"add-content",
+    b"test-netconnection",
+    b"start-bitstransfer",
+    b"get-localuser",
+    b"net1",
 ];
 
 /// Vocabulary entries that are also English or common identifiers: judged like [`WEAK`]
 /// (they need shell-looking arguments) even though they are listed above.
 const ENGLISH: &[&[u8]] = &[
-    b"at", b"batch", b"view", b"control", b"expand", b"replace", b"query", b"print",
-    b"where", b"write", b"wait", b"complete", b"history", b"command", b"free", b"top",
-    b"make", b"as", b"http", b"fetch", b"links", b"watch", b"script", b"screen", b"tor",
-    b"ex", b"ed", b"yes", b"users", b"groups", b"factor", b"seq", b"column", b"stat",
-    b"locate", b"init", b"service", b"mount", b"halt", b"compact", b"vol", b"jobs",
-    b"trap", b"fg", b"bg", b"fc", b"tr", b"bc", b"dc", b"cc", b"ld", b"ar", b"jar",
-    b"wish", b"expect", b"finger", b"chef", b"salt", b"puppet", b"knife", b"snap", b"apk",
-    b"gem", b"cargo", b"sleep", b"last", b"route", b"system", b"time", b"kill", b"node",
-    b"java", b"ruby", b"lua", b"dig", b"cut", b"zip", b"tar", b"reg", b"sc", b"sal",
-    b"gc", b"gps", b"icm", b"ip", b"ss", b"as", b"nm", b"hh", b"aws", b"az", b"ctr",
-    b"helm", b"lynx", b"emacs", b"vi", b"nano", b"pico", b"joe", b"alias", b"declare",
-    b"readonly", b"unset", b"builtin", b"tty", b"nice", b"date", b"cipher", b"attrib",
-    b"where", b"sfc", b"ver", b"dd", b"w",
+    b"at",
+    b"batch",
+    b"view",
+    b"control",
+    b"expand",
+    b"replace",
+    b"query",
+    b"print",
+    b"where",
+    b"write",
+    b"wait",
+    b"complete",
+    b"history",
+    b"command",
+    b"free",
+    b"top",
+    b"make",
+    b"as",
+    b"http",
+    b"fetch",
+    b"links",
+    b"watch",
+    b"script",
+    b"screen",
+    b"tor",
+    b"ex",
+    b"ed",
+    b"yes",
+    b"users",
+    b"groups",
+    b"factor",
+    b"seq",
+    b"column",
+    b"stat",
+    b"locate",
+    b"init",
+    b"service",
+    b"mount",
+    b"halt",
+    b"compact",
+    b"vol",
+    b"jobs",
+    b"trap",
+    b"fg",
+    b"bg",
+    b"fc",
+    b"tr",
+    b"bc",
+    b"dc",
+    b"cc",
+    b"ld",
+    b"ar",
+    b"jar",
+    b"wish",
+    b"expect",
+    b"finger",
+    b"chef",
+    b"salt",
+    b"puppet",
+    b"knife",
+    b"snap",
+    b"apk",
+    b"gem",
+    b"cargo",
+    b"sleep",
+    b"last",
+    b"route",
+    b"system",
+    b"time",
+    b"kill",
+    b"node",
+    b"java",
+    b"ruby",
+    b"lua",
+    b"dig",
+    b"cut",
+    b"zip",
+    b"tar",
+    b"reg",
+    b"sc",
+    b"sal",
+    b"gc",
+    b"gps",
+    b"icm",
+    b"ip",
+    b"ss",
+    b"as",
+    b"nm",
+    b"hh",
+    b"aws",
+    b"az",
+    b"ctr",
+    b"helm",
+    b"lynx",
+    b"emacs",
+    b"vi",
+    b"nano",
+    b"pico",
+    b"joe",
+    b"alias",
+    b"declare",
+    b"readonly",
+    b"unset",
+    b"builtin",
+    b"tty",
+    b"nice",
+    b"date",
+    b"cipher",
+    b"attrib",
+    b"where",
+    b"sfc",
+    b"ver",
+    b"dd",
+    b"w",
 ];
 
 /// Commands that are also ordinary words: need an argument that looks like one.
@@ -299,9 +803,20 @@ pub fn detect(t: &[u8]) -> Option<(&'static str, usize)> {
 /// Files and directories that globs (`/???/c?t`, `/et*/*wd`, `/[e]tc/pa[?]swd`) are
 /// used to name without writing them.
 const GLOB_TARGETS: &[&[u8]] = &[
-    b"/etc/passwd", b"/etc/shadow", b"/etc/hosts", b"/etc/group", b"/etc", b"/bin/sh",
-    b"/bin/bash", b"/bin/cat", b"/bin/nc", b"/usr/bin/id", b"/usr/bin/wget",
-    b"/usr/bin/curl", b"/proc/self/environ", b"/bin/busybox",
+    b"/etc/passwd",
+    b"/etc/shadow",
+    b"/etc/hosts",
+    b"/etc/group",
+    b"/etc",
+    b"/bin/sh",
+    b"/bin/bash",
+    b"/bin/cat",
+    b"/bin/nc",
+    b"/usr/bin/id",
+    b"/usr/bin/wget",
+    b"/usr/bin/curl",
+    b"/proc/self/environ",
+    b"/bin/busybox",
 ];
 
 /// An absolute-path word holding glob characters that expands to a [`GLOB_TARGETS`] entry.
@@ -324,9 +839,28 @@ fn glob_target(s: &[u8]) -> Option<usize> {
 /// System-inspection commands that are no word of any language (`whoami`, `ifconfig`):
 /// alone as a whole value they are a probe.
 const RECON: &[&[u8]] = &[
-    b"whoami", b"ifconfig", b"ipconfig", b"netstat", b"systeminfo", b"sysinfo", b"uname",
-    b"pwd", b"tasklist", b"getuid", b"lsb_release", b"printenv", b"hostnamectl",
+    b"whoami",
+    b"ifconfig",
+    b"ipconfig",
+    b"netstat",
+    b"systeminfo",
+    b"sysinfo",
+    b"uname",
+    b"pwd",
+    b"tasklist",
+    b"getuid",
+    b"lsb_release",
+    b"printenv",
+    b"hostnamectl",
 ];
+
+/// A raw `name=value` whose value is exactly a [`RECON`] command in any case; cheap
+/// enough for query values that hold no suspicious byte. Returns the value's offset.
+pub fn recon_value(seg: &[u8]) -> Option<usize> {
+    let at = memchr::memchr(b'=', seg).map_or(0, |e| e + 1);
+    let v = &seg[at..];
+    (v.len() >= 3 && v.len() <= 12 && RECON.iter().any(|r| v.eq_ignore_ascii_case(r))).then_some(at)
+}
 
 /// A whole value that is a recon command (`whoami`), a time-based probe (`sleep 5`) or a
 /// lookup of a tool (`which nc`).
@@ -345,7 +879,11 @@ fn lone_probe(t: &[u8]) -> Option<(&'static str, usize)> {
         return Some(("sleep as a time-based probe", at));
     }
     let single = !arg.is_empty() && !arg.contains(&b' ');
-    if matches!(head, b"which" | b"whereis") && single && lookup(STRONG, arg) && !lookup(ENGLISH, arg) {
+    if matches!(head, b"which" | b"whereis")
+        && single
+        && lookup(STRONG, arg)
+        && !lookup(ENGLISH, arg)
+    {
         return Some(("lookup of an attack tool", at));
     }
     None
@@ -355,11 +893,47 @@ fn lone_probe(t: &[u8]) -> Option<(&'static str, usize)> {
 /// and interpreters handed inline code (`sh -c`, `cmd /c`, `python -c`, `php -r`).
 fn admin_or_inline(base: &[u8], rest: &[u8]) -> Option<&'static str> {
     const ADMIN: &[(&[u8], &[&[u8]])] = &[
-        (b"netsh", &[b" firewall", b" advfirewall", b" interface", b" wlan", b" winhttp", b" http "]),
-        (b"reg", &[b" add ", b" query ", b" delete ", b" save ", b" export ", b" import "]),
-        (b"sc", &[b" create ", b" config ", b" stop ", b" delete ", b" qc "]),
-        (b"wmic", &[b" process", b" os ", b" useraccount", b" service", b" shadowcopy", b" /node"]),
-        (b"schtasks", &[b" /create", b" /run", b" /query", b" /delete"]),
+        (
+            b"netsh",
+            &[
+                b" firewall",
+                b" advfirewall",
+                b" interface",
+                b" wlan",
+                b" winhttp",
+                b" http ",
+            ],
+        ),
+        (
+            b"reg",
+            &[
+                b" add ",
+                b" query ",
+                b" delete ",
+                b" save ",
+                b" export ",
+                b" import ",
+            ],
+        ),
+        (
+            b"sc",
+            &[b" create ", b" config ", b" stop ", b" delete ", b" qc "],
+        ),
+        (
+            b"wmic",
+            &[
+                b" process",
+                b" os ",
+                b" useraccount",
+                b" service",
+                b" shadowcopy",
+                b" /node",
+            ],
+        ),
+        (
+            b"schtasks",
+            &[b" /create", b" /run", b" /query", b" /delete"],
+        ),
     ];
     if windows_net(base, rest) {
         return Some("Windows net command");
@@ -370,12 +944,35 @@ fn admin_or_inline(base: &[u8], rest: &[u8]) -> Option<&'static str> {
         }
     }
     const SHELLS: &[&[u8]] = &[
-        b"sh", b"bash", b"dash", b"zsh", b"ksh", b"ash", b"busybox", b"cmd", b"powershell",
-        b"pwsh", b"python", b"python2", b"python3", b"perl", b"ruby", b"php", b"node",
+        b"sh",
+        b"bash",
+        b"dash",
+        b"zsh",
+        b"ksh",
+        b"ash",
+        b"busybox",
+        b"cmd",
+        b"powershell",
+        b"pwsh",
+        b"python",
+        b"python2",
+        b"python3",
+        b"perl",
+        b"ruby",
+        b"php",
+        b"node",
     ];
     const INLINE: &[&[u8]] = &[
-        b" -c ", b" /c ", b" /k ", b" -e ", b" -r ", b" -enc", b" -command ", b" -encodedcommand",
-        b" -nop", b" -w hidden",
+        b" -c ",
+        b" /c ",
+        b" /k ",
+        b" -e ",
+        b" -r ",
+        b" -enc",
+        b" -command ",
+        b" -encodedcommand",
+        b" -nop",
+        b" -w hidden",
     ];
     if SHELLS.contains(&base) && INLINE.iter().any(|o| rest.starts_with(o)) {
         return Some("interpreter running inline code");
@@ -424,24 +1021,60 @@ fn shell_syntax(t: &[u8]) -> Option<(&'static str, usize)> {
 /// smuggles a line into a mail session (`%0d%0aRCPT TO:<x>`, `%0d%0aa001 EXAMINE inbox`).
 fn mail_protocol_line(value: &[u8]) -> Option<usize> {
     const VERBS: &[&[u8]] = &[
-        b"mail from:", b"rcpt to:", b"ehlo ", b"helo ", b"data", b"quit", b"rset", b"vrfy ",
-        b"expn ", b"retr ", b"list", b"top ", b"auth ", b"apop ", b"stat", b"dele ",
-        b"uidl", b"user ", b"pass ", b"noop", b"help", b"starttls",
+        b"mail from:",
+        b"rcpt to:",
+        b"ehlo ",
+        b"helo ",
+        b"data",
+        b"quit",
+        b"rset",
+        b"vrfy ",
+        b"expn ",
+        b"retr ",
+        b"list",
+        b"top ",
+        b"auth ",
+        b"apop ",
+        b"stat",
+        b"dele ",
+        b"uidl",
+        b"user ",
+        b"pass ",
+        b"noop",
+        b"help",
+        b"starttls",
     ];
     const IMAP: &[&[u8]] = &[
-        b"examine ", b"select ", b"login ", b"fetch ", b"uid ", b"store ", b"capability",
-        b"logout", b"authenticate ", b"list ", b"create ", b"delete ", b"append ",
+        b"examine ",
+        b"select ",
+        b"login ",
+        b"fetch ",
+        b"uid ",
+        b"store ",
+        b"capability",
+        b"logout",
+        b"authenticate ",
+        b"list ",
+        b"create ",
+        b"delete ",
+        b"append ",
     ];
     if !value.starts_with(b"\n") {
         return None;
     }
     let line = value.trim_ascii_start();
-    let whole = |v: &[u8]| line.len() == v.len() || !v.last().is_some_and(u8::is_ascii_alphabetic)
-        || !line[v.len()].is_ascii_alphanumeric();
+    let whole = |v: &[u8]| {
+        line.len() == v.len()
+            || !v.last().is_some_and(u8::is_ascii_alphabetic)
+            || !line[v.len()].is_ascii_alphanumeric()
+    };
     if VERBS.iter().any(|v| line.starts_with(v) && whole(v)) {
         return Some(0);
     }
-    let tag = line.iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+    let tag = line
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
     let after = line.get(tag + 1..)?;
     (tag > 0 && line.get(tag) == Some(&b' ') && IMAP.iter().any(|v| after.starts_with(v)))
         .then_some(0)
@@ -451,8 +1084,15 @@ fn mail_protocol_line(value: &[u8]) -> Option<usize> {
 /// start of a line (a newline byte or a literal `\n` that the sink unescapes).
 fn sqlite_dot_command(t: &[u8]) -> Option<usize> {
     const DOTS: [&[u8]; 9] = [
-        b".shell", b".system", b".databases", b".tables", b".dump", b".import", b".output",
-        b".load", b".schema",
+        b".shell",
+        b".system",
+        b".databases",
+        b".tables",
+        b".dump",
+        b".import",
+        b".output",
+        b".load",
+        b".schema",
     ];
     memchr::memchr(b'.', t)?;
     for dot in DOTS {
@@ -479,7 +1119,9 @@ fn expansion(t: &[u8]) -> Option<usize> {
             Some(b'[') => {
                 let close = rest.iter().position(|b| *b == b']')?;
                 let inner = &rest[1..close];
-                let arith = inner.iter().all(|b| b.is_ascii_digit() || b"+-*/% ".contains(b));
+                let arith = inner
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || b"+-*/% ".contains(b));
                 if arith && (inner.is_empty() || inner.iter().any(|b| b"+-*/%".contains(b))) {
                     return Some(at);
                 }
@@ -542,9 +1184,13 @@ fn alias_definition(value: &[u8]) -> Option<usize> {
         return None;
     }
     let arg = value[p + 6..].trim_ascii_start();
-    let name = arg.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+    let name = arg
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
     let defines = name > 0 && arg.get(name) == Some(&b'=');
-    let option = matches!(arg.first(), Some(b'+' | b'-')) && arg.get(1).is_some_and(u8::is_ascii_alphabetic);
+    let option =
+        matches!(arg.first(), Some(b'+' | b'-')) && arg.get(1).is_some_and(u8::is_ascii_alphabetic);
     (defines || option).then_some(p)
 }
 
@@ -579,7 +1225,10 @@ fn batch_if(t: &[u8]) -> Option<usize> {
         let at = from + off;
         from = at + 2;
         let before = at.checked_sub(1).map(|i| t[i]);
-        if !matches!(before, None | Some(b'=' | b'&' | b'|' | b';' | b'(' | b'\n' | b'@')) {
+        if !matches!(
+            before,
+            None | Some(b'=' | b'&' | b'|' | b';' | b'(' | b'\n' | b'@')
+        ) {
             continue;
         }
         let rest = &t[at + 2..];
@@ -640,7 +1289,9 @@ fn brace_command(t: &[u8]) -> Option<usize> {
         let alts: Vec<&[u8]> = inner.split(|b| *b == b',').collect();
         let shaped = !prefix.is_empty()
             || !suffix.is_empty()
-            || alts.iter().any(|a| a.is_empty() || matches!(a[0], b'-' | b'/' | b'$' | b'\'' | b'#'));
+            || alts
+                .iter()
+                .any(|a| a.is_empty() || matches!(a[0], b'-' | b'/' | b'$' | b'\'' | b'#'));
         if !shaped {
             continue;
         }
@@ -797,7 +1448,11 @@ fn deobfuscate(t: &[u8]) -> Vec<u8> {
             }
             b'\\' if rest.get(1).is_some_and(|b| b.is_ascii_alphanumeric()) => {}
             // `$@ $* $! $? $- $_ $$ $#`: special parameters, empty in a fresh shell.
-            b'$' if matches!(rest.get(1), Some(b'@' | b'*' | b'!' | b'?' | b'-' | b'_' | b'$' | b'#')) => {
+            b'$' if matches!(
+                rest.get(1),
+                Some(b'@' | b'*' | b'!' | b'?' | b'-' | b'_' | b'$' | b'#')
+            ) =>
+            {
                 i += 1
             }
             b'$' if rest.starts_with(b"${shell}") || rest.starts_with(b"$shell") => {
@@ -826,7 +1481,10 @@ fn ansi_len(rest: &[u8]) -> usize {
     if intro == 0 {
         return 0;
     }
-    let params = rest[intro..].iter().take_while(|b| b.is_ascii_digit() || **b == b';').count();
+    let params = rest[intro..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b';')
+        .count();
     match rest.get(intro + params) {
         Some(b) if b.is_ascii_alphabetic() => intro + params + 1,
         _ => 0,
@@ -949,7 +1607,8 @@ fn word_at(s: &[u8], pos: usize) -> Option<(usize, &[u8])> {
     while matches!(s.get(k), Some(b' ' | b'\n')) {
         k += 1;
     }
-    let len = s.get(k..)?
+    let len = s
+        .get(k..)?
         .iter()
         .take_while(|b| {
             b.is_ascii_alphanumeric()
@@ -965,9 +1624,26 @@ fn word_at(s: &[u8], pos: usize) -> Option<(usize, &[u8])> {
 
 /// Words that run the command after them (`time sh -c id`, `nohup ifconfig`).
 const PREFIXES: &[&[u8]] = &[
-    b"time", b"nohup", b"strace", b"ltrace", b"sudo", b"doas", b"nice", b"ionice",
-    b"timeout", b"env", b"xargs", b"exec", b"builtin", b"setsid", b"stdbuf",
-    b"unbuffer", b"chroot", b"busybox", b"torsocks", b"proxychains",
+    b"time",
+    b"nohup",
+    b"strace",
+    b"ltrace",
+    b"sudo",
+    b"doas",
+    b"nice",
+    b"ionice",
+    b"timeout",
+    b"env",
+    b"xargs",
+    b"exec",
+    b"builtin",
+    b"setsid",
+    b"stdbuf",
+    b"unbuffer",
+    b"chroot",
+    b"busybox",
+    b"torsocks",
+    b"proxychains",
 ];
 
 /// After a prefix word: a strong command (not an English word) follows.
@@ -998,7 +1674,9 @@ fn interpreter_base(base: &[u8]) -> &[u8] {
         return base;
     };
     let head = &base[..dot];
-    let tail_is_version = base[dot + 1..].iter().all(|b| b.is_ascii_digit() || *b == b'.');
+    let tail_is_version = base[dot + 1..]
+        .iter()
+        .all(|b| b.is_ascii_digit() || *b == b'.');
     let interp = [&b"python"[..], b"php", b"perl", b"ruby", b"lua", b"node"]
         .iter()
         .any(|i| head.starts_with(i));
@@ -1124,7 +1802,10 @@ mod tests {
             "x=sh$xx -c whoami",
             "x=${shell} -c \"echo hi\"",
         ] {
-            assert!(detect(s.as_bytes()).is_some(), "{s} should be command injection");
+            assert!(
+                detect(s.as_bytes()).is_some(),
+                "{s} should be command injection"
+            );
         }
     }
 
@@ -1144,7 +1825,10 @@ mod tests {
             "q=time for a change",
             "q=if you exist",
         ] {
-            assert!(detect(s.as_bytes()).is_none(), "{s} should not be command injection");
+            assert!(
+                detect(s.as_bytes()).is_none(),
+                "{s} should not be command injection"
+            );
         }
     }
 

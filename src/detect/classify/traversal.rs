@@ -286,7 +286,10 @@ fn backslash_climb(t: &[u8]) -> bool {
     while let Some(off) = memchr::memmem::find(&t[from..], b"..") {
         let after = &t[from + off + 2..];
         // `..;\`, `..;.\`: servlet `;` and `.` padding before the backslash.
-        let pad = after.iter().take_while(|b| matches!(b, b'.' | b';')).count();
+        let pad = after
+            .iter()
+            .take_while(|b| matches!(b, b'.' | b';'))
+            .count();
         if after[pad..].starts_with(b"\\") {
             return true;
         }
