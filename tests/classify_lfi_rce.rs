@@ -85,7 +85,7 @@ fn bash_expansions_globs_and_braces_are_command_injection() {
         "x=%7E%2B",
         "x=!-1!-2",
         "x=alias%20a=b",
-        "x=www.google.com;c%24%40at%2B%2Fet%24%40c%2Fpas%24%40swd",
+        "x=www.google.com;c%24%40at+%2Fet%24%40c%2Fpas%24%40swd",
         "x=%7C%24u%20wget%20test",
         "code=>/tmp/curl",
     ] {

@@ -1331,10 +1331,10 @@ fn php_exec(t: &[u8]) -> Option<(&'static str, usize)> {
         }
     }
     for name in [&b"phpinfo()"[..], b"phpversion()", b"php_uname("] {
-        if let Some(p) = memchr::memmem::find(t, name) {
-            if p == 0 || !t[p - 1].is_ascii_alphanumeric() {
-                return Some(("PHP environment disclosure call", p));
-            }
+        if let Some(p) = memchr::memmem::find(t, name)
+            && (p == 0 || !t[p - 1].is_ascii_alphanumeric())
+        {
+            return Some(("PHP environment disclosure call", p));
         }
     }
     // `exec('whoami')`, `eval('ls')`: generic names, so the string must hold a command.
@@ -1590,7 +1590,8 @@ fn command_at(s: &[u8], pos: usize, after_sep: bool) -> Option<&'static str> {
     // `whoami;…` at the start of a value: the value itself opens a command list.
     let listed = matches!(end, Some(b';' | b'|' | b'&' | b'`'));
     match (after_sep, strong) {
-        (true, true) if bare_ok || args || pathed => Some("command after shell separator"),
+        // A strong command word (no English homonym) right after a separator.
+        (true, true) => Some("command after shell separator"),
         (true, false) if args => Some("command with arguments after shell separator"),
         (false, _) if bin_path && (args || bare_ok) => Some("command by absolute path"),
         (false, true) if args && !matches!(base, b"id" | b"w" | b"sh" | b"sc" | b"su") => {
