@@ -736,6 +736,8 @@ const ENGLISH: &[&[u8]] = &[
     b"ver",
     b"dd",
     b"w",
+    b"exec",
+    b"eval",
 ];
 
 /// Commands that are also ordinary words: need an argument that looks like one.
@@ -1846,6 +1848,7 @@ mod tests {
             "rock;n;roll",
             "o'keefe's cafe",
             "for the win in (a way) do it",
+            "1; exec will create the case 7",
         ] {
             assert!(
                 detect(s.as_bytes()).is_none(),
