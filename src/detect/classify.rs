@@ -222,6 +222,15 @@ impl Classifier {
         for seg in clip(query.as_bytes()).split(|b| *b == b'&') {
             if QUERY_BYTES.hit(seg) || second_equals(seg) {
                 self.inspect_value(part, seg, true, out);
+            } else if let Some(at) = cmdi::recon_value(seg) {
+                let ctx = (&Steps::default(), seg);
+                out.add(
+                    AttackClasses::CMDI,
+                    part,
+                    ctx,
+                    at,
+                    "recon command as the whole value",
+                );
             }
         }
     }
@@ -245,10 +254,34 @@ impl Classifier {
         }
         // Agents always hold `/`, so file paths (`/proc/net/tcp`) need their own look;
         // the per-thread clean cache keeps this off the hot path for repeated agents.
+        self.plain_header(PART_USER_AGENT, raw, out);
+    }
+
+    /// A header with none of the suspicious bytes: a system path (`/proc/net/tcp`) or a
+    /// command line (`env --version`, `;set`) written out plainly.
+    fn plain_header(&self, part: &'static str, raw: &[u8], out: &mut Out) {
         if let Some((reason, at)) = self.traversal.system_path(raw) {
             out.add(
                 AttackClasses::TRAVERSAL,
-                PART_USER_AGENT,
+                part,
+                (&Steps::default(), raw),
+                at,
+                reason,
+            );
+        }
+        // `Product/1.0 (comment; id)`: agent grammar, where `; id)` is a locale, not a command.
+        let product = raw
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+            .count();
+        if product > 0 && raw.get(product) == Some(&b'/') {
+            return;
+        }
+        let folded = raw.to_ascii_lowercase();
+        if let Some((reason, at)) = cmdi::detect(&folded) {
+            out.add(
+                AttackClasses::CMDI,
+                part,
                 (&Steps::default(), raw),
                 at,
                 reason,
@@ -261,6 +294,8 @@ impl Classifier {
             let raw = clip(referrer.as_bytes());
             if AGENT_BYTES.hit(raw) {
                 self.inspect_value(PART_REFERRER, raw, false, out);
+            } else {
+                self.plain_header(PART_REFERRER, raw, out);
             }
             return;
         };

@@ -81,6 +81,21 @@ const TARGETS: &[&str] = &[
     "authorized_keys",
     ".env",
     ".git/",
+    ".history",
+    "_history",
+    ".profile",
+    ".netrc",
+    ".pgpass",
+    ".npmrc",
+    ".viminfo",
+    ".git-credentials",
+    ".aws/",
+    ".docker/",
+    "proc/",
+    "sys/",
+    "boot/",
+    "opt/",
+    "srv/",
     "web-inf/",
     "meta-inf/",
     "etc/",
@@ -119,9 +134,41 @@ const ABSOLUTE: &[&str] = &[
     "php://stdin",
     "/etc/",
     "/proc/",
-    "/sys/class/",
+    "/sys/class",
     "/sys/kernel/",
     "/sys/devices/",
+    "/sys/firmware/",
+    "/sys/module/",
+    "/sys/power/",
+    "/etc/apache2/",
+    "/etc/httpd/",
+    "/etc/nginx/",
+    "/etc/mysql/",
+    "/usr/local/etc/",
+    "/var/lib/mysql/",
+    "/var/www/",
+    "/.bash_history",
+    "/.zsh_history",
+    "/.mysql_history",
+    "/.git-credentials",
+    "/.netrc",
+    "/.pgpass",
+    "/windows/win.ini",
+    "c:/users/",
+    "c:/program",
+    "c:/pagefile.sys",
+    "c:/inetpub",
+    "/system32/config/",
+    "/repair/sam",
+    "/autoexec.bat",
+    "/boot.ini",
+    "/web-inf/",
+    "/meta-inf/",
+    "php://",
+    "data://text",
+    "ogg://",
+    "rar://",
+    "ssh2.",
     ".ssh/id_",
     "/.ssh/",
     ".aws/credentials",
@@ -178,6 +225,10 @@ impl Traversal {
         if climbs >= 2 {
             return Some((format!("../ x{climbs}"), first));
         }
+        // `..\` is never a URL relative link: one Windows-style climb is traversal.
+        if climbs == 1 && backslash_climb(t) {
+            return Some(("..\\ climb".to_string(), first));
+        }
         if climbs == 1
             && let Some(m) = self.targets.find(&p[first..])
         {
@@ -207,6 +258,12 @@ fn normalise(t: &[u8]) -> Vec<u8> {
             i += 4;
             continue;
         }
+        // `.;/`: a path parameter on `.`, read by servlet containers as `./`.
+        if rest.starts_with(b".;/") || rest.starts_with(b".;\\") {
+            out.push(b'.');
+            i += 2;
+            continue;
+        }
         if rest.starts_with(b"..;") {
             out.extend_from_slice(b"..");
             i += 3;
@@ -221,6 +278,24 @@ fn normalise(t: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+/// `..` followed by a backslash, possibly after `;`/`.` padding.
+fn backslash_climb(t: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(off) = memchr::memmem::find(&t[from..], b"..") {
+        let after = &t[from + off + 2..];
+        // `..;\`, `..;.\`: servlet `;` and `.` padding before the backslash.
+        let pad = after
+            .iter()
+            .take_while(|b| matches!(b, b'.' | b';'))
+            .count();
+        if after[pad..].starts_with(b"\\") {
+            return true;
+        }
+        from += off + 2;
+    }
+    false
 }
 
 /// Counts `..` segments used to climb: `..` directly followed by `/` or the end, and
