@@ -57,8 +57,6 @@ fn authenticated_webdav_delete_404s_are_not_an_error_burst_or_ban() {
 }
 
 #[test]
-#[ignore = "known false positive, reported: the classifier marks any hidden directory \
-            (`/.Backup/`) as sensitive_file, so web_sensitive_file_probe alerts on a 404"]
 fn authenticated_webdav_delete_404s_raise_no_alert_at_all() {
     // Field case 24, whole expectation: no probing alert of any kind.
     let s = webdav_backup_deletes();

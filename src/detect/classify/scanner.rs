@@ -252,20 +252,73 @@ fn sensitive_extension(path: &[u8]) -> Option<(&'static str, usize)> {
 /// `/.git/`): dotfiles hold configuration and secrets and are never meant to be served.
 /// `/.well-known/` is the standard exception.
 fn hidden_segment(path: &[u8]) -> Option<usize> {
-    let mut from = 0;
+    // A hidden name at the web root (`/.foo`) is a probe in itself. Deeper down only
+    // well-known secret-holding names count: other hidden folders are often user
+    // content (a WebDAV client's `/dav/files/lena/.Backup/…`, field case 24).
+    let named = |at: usize| {
+        path.get(at + 1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    };
+    if path.starts_with(b"/.") && named(1) && !path[1..].starts_with(b".well-known") {
+        return Some(0);
+    }
+    let mut from = 1;
     while let Some(off) = memchr::memchr(b'.', &path[from..]) {
         let at = from + off;
         from = at + 1;
-        let starts_segment = at > 0 && path[at - 1] == b'/';
-        let named = path
-            .get(at + 1)
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
-        if starts_segment && named && !path[at..].starts_with(b".well-known") {
+        if path[at - 1] != b'/' || !named(at) {
+            continue;
+        }
+        let rest = &path[at + 1..];
+        let end = rest
+            .iter()
+            .position(|b| matches!(b, b'/' | b'.'))
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        if HIDDEN_SECRETS
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+        {
             return Some(at - 1);
         }
     }
     None
 }
+
+/// Hidden files and folders that hold credentials, history or source, wherever they sit.
+const HIDDEN_SECRETS: &[&str] = &[
+    "env",
+    "git",
+    "svn",
+    "hg",
+    "bzr",
+    "aws",
+    "ssh",
+    "docker",
+    "dockercfg",
+    "kube",
+    "htpasswd",
+    "htaccess",
+    "ds_store",
+    "vscode",
+    "idea",
+    "npmrc",
+    "pypirc",
+    "netrc",
+    "pgpass",
+    "bash_history",
+    "zsh_history",
+    "mysql_history",
+    "git-credentials",
+    "gitconfig",
+    "s3cfg",
+    "boto",
+    "azure",
+    "gcloud",
+    "terraform",
+    "claude",
+    "config",
+];
 
 impl Default for Scanner {
     fn default() -> Self {
