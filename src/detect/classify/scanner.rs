@@ -263,7 +263,7 @@ fn hidden_segment(path: &[u8]) -> Option<usize> {
         return Some(0);
     }
     let mut from = 1;
-    while let Some(off) = memchr::memchr(b'.', &path[from..]) {
+    while let Some(off) = path.get(from..).and_then(|rest| memchr::memchr(b'.', rest)) {
         let at = from + off;
         from = at + 1;
         if path[at - 1] != b'/' || !named(at) {
