@@ -96,7 +96,22 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
                 "credential",
                 "session",
             ],
-            r#"(?i)\b([\w.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|credential|session[_-]?id|auth[_-]?key)[\w.-]*["']?\s*[=:]\s*["']?)[^\s"'&,;}\]]+"#,
+            // A JSON string value is masked whole, spaces and escapes included.
+            r#"(?i)("[\w.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|credential|session[_-]?id|auth[_-]?key)[\w.-]*"\s*:\s*")(?:[^"\\]|\\.)*""#,
+            "${1}[REDACTED]\"",
+        ),
+        rule(
+            &[
+                "pass",
+                "pwd",
+                "secret",
+                "token",
+                "key",
+                "credential",
+                "session",
+            ],
+            // Values already masked (`[REDACTED]`) are left alone.
+            r#"(?i)\b([\w.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|credential|session[_-]?id|auth[_-]?key)[\w.-]*["']?\s*[=:]\s*["']?)[^\[\s"'&,;}\]][^\s"'&,;}\]]*"#,
             "${1}[REDACTED]",
         ),
     ];
