@@ -241,3 +241,33 @@ fn garbage_and_invalid_utf8_are_counted_not_fatal() {
         "summary does not count every line: {err}"
     );
 }
+
+#[test]
+fn unreadable_input_is_reported_and_the_others_are_still_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("a.log");
+    std::fs::write(&good, "192.0.2.91 - - [26/Feb/2024:07:31:02 +0000] \"GET /item?id=1%20UNION%20SELECT%20pass%20FROM%20users-- HTTP/1.1\" 200 120 \"-\" \"-\"\n").unwrap();
+    let bad = dir.path().join("b.log");
+    std::fs::create_dir(&bad).unwrap(); // a directory where a log file is expected
+    let out = palisade()
+        .args(["scan", "--json", "--format", "nginx"])
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unreadable input must fail the run"
+    );
+    assert!(
+        json_lines(&out)
+            .iter()
+            .any(|d| d["key"]["source.ip"] == "192.0.2.91"),
+        "the readable file's detection was lost"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("b.log"),
+        "the error does not name the file"
+    );
+}

@@ -211,9 +211,18 @@ pub fn scan_sources(
     let mut out: Vec<Detection> = Vec::new();
     let mut closed: Vec<Detection> = Vec::new();
 
+    let mut unreadable: Vec<String> = Vec::new();
     for input in inputs {
         let mut source = input.source.clone();
-        source.parser = sniff(input, config)?;
+        source.parser = match sniff(input, config) {
+            Ok(p) => p,
+            Err(e) => {
+                // One unreadable file must not cost the results of the others.
+                tracing::error!("{e:#}; skipping this file");
+                unreadable.push(input.path.display().to_string());
+                continue;
+            }
+        };
         let idx = pipeline.add_source(&source, config)?;
         let name = pipeline.source_name(idx).clone();
         let opts = ReadOptions {
@@ -235,8 +244,16 @@ pub fn scan_sources(
             }
             ControlFlow::Continue(())
         })
-        .with_context(|| format!("reading {}", input.path.display()))?;
+        .with_context(|| format!("reading {}", input.path.display()));
         pipeline.flush_source(idx, &mut out);
+        let stats = match stats {
+            Ok(stats) => stats,
+            Err(e) => {
+                tracing::error!("{e:#}; the lines read before the error were processed");
+                unreadable.push(input.path.display().to_string());
+                continue;
+            }
+        };
         summary.lines += stats.lines;
         summary.bytes += stats.bytes;
         if let Some(s) = &mut store {
@@ -268,6 +285,14 @@ pub fn scan_sources(
     }
     summary.seconds = started.elapsed().as_secs_f64();
     report_summary(&summary, &pipeline);
+    if !unreadable.is_empty() {
+        anyhow::bail!(
+            "could not read {} of {} inputs: {} (the others were scanned; see above)",
+            unreadable.len(),
+            inputs.len(),
+            unreadable.join(", ")
+        );
+    }
     Ok(summary)
 }
 
