@@ -27,6 +27,8 @@ install_missing() {
   want iptables iptables
   want ipset ipset
   want busybox busybox-static
+  # tests/nginx_deny_service.rs starts its own nginx on loopback (field case 17).
+  want nginx nginx
   # The SMTP tests start a real aiosmtpd on loopback with the machine's python3.
   if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     log "installing aiosmtpd (PyPI) for the SMTP tests"
