@@ -42,7 +42,16 @@ install_missing() {
     log "installing ${need_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # Packages must not start their system services (nginx would listen on port 80
+    # of every interface): the tests start their own, on loopback, and stop them.
+    local made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      made_policy=1
+    fi
     apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    if [ $made_policy = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
   fi
 }
 
