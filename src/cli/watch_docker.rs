@@ -4,6 +4,11 @@
 //! the container checkpoints in a file next to the store, and runs the container
 //! posture checks at start and every `watch.posture_interval`.
 //!
+//! When the Engine API does not answer at start, one warning says so and the feed
+//! reads the json-file (or CRI) logs under `json_file_root` instead, following the
+//! files with the same selectors, parsers and checkpoint file (no posture checks
+//! then: they need the API).
+//!
 //! Checkpoints are saved only after the store committed the detections of the lines
 //! they cover, so a crash repeats at most one tick and loses nothing; a clean stop
 //! repeats nothing.
@@ -11,6 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -20,7 +26,7 @@ use palisade::detect::Detection;
 use palisade::pipeline::Pipeline;
 use palisade::posture::containers::{self, CheckOptions};
 use palisade::sources::docker::api::DockerApi;
-use palisade::sources::docker::follow::{DockerSource, list_containers};
+use palisade::sources::docker::follow::{DiskFollower, DockerSource, list_containers};
 use palisade::sources::docker::{
     ContainerSelector, DockerCheckpoint, DockerLine, DockerSourceConfig, Stream, load_checkpoints,
     save_checkpoints,
@@ -37,9 +43,17 @@ pub fn checkpoint_path(store: &Path) -> PathBuf {
     store.with_file_name(name)
 }
 
+/// Where container logs come from.
+enum Logs {
+    /// The Engine API (live follow streams).
+    Api(DockerSource),
+    /// The json-file logs on disk, while the API is unreachable.
+    Disk(DiskFollower),
+}
+
 /// Live container logs and posture checks for the daemon.
 pub struct DockerFeed {
-    source: DockerSource,
+    logs: Logs,
     api: DockerApi,
     cfg: DockerSourceConfig,
     ckpt_path: PathBuf,
@@ -64,13 +78,17 @@ impl DockerFeed {
         let ckpt_path = checkpoint_path(&config.store.path);
         let ckpts = load_checkpoints(&ckpt_path)
             .with_context(|| format!("loading container checkpoints {}", ckpt_path.display()))?;
-        let source = DockerSource::start(cfg, ckpts).with_context(|| {
-            format!("following container logs through {}", cfg.socket.display())
-        })?;
+        let logs = match DockerSource::start(cfg, ckpts.clone()) {
+            Ok(source) => Logs::Api(source),
+            Err(e) => {
+                tracing::warn!(error = %e, "Docker API at {} unreachable: reading json-file logs under {}", cfg.socket.display(), cfg.json_file_root.display());
+                Logs::Disk(DiskFollower::new(cfg, ckpts))
+            }
+        };
         let api = DockerApi::new(&cfg.socket).with_timeout(Some(Duration::from_secs(60)));
         tracing::info!(selectors = cfg.containers.len(), checkpoints = %ckpt_path.display(), "Following containers");
         Ok(DockerFeed {
-            source,
+            logs,
             api,
             cfg: cfg.clone(),
             ckpt_path,
@@ -91,13 +109,39 @@ impl DockerFeed {
         config: &Config,
         out: &mut Vec<Detection>,
     ) -> bool {
+        let (touched, backlog) = match &self.logs {
+            Logs::Api(_) => self.poll_api(pipeline, config, out),
+            Logs::Disk(_) => self.poll_disk(pipeline, config, out),
+        };
+        let now = jiff::Timestamp::now();
+        for idx in touched {
+            pipeline.flush_source(idx, out);
+            if let (Some(m), Some(t)) = (pipeline.source_metrics(idx), pipeline.clock()) {
+                m.set_lag(t, now);
+            }
+        }
+        backlog
+    }
+
+    /// Takes what the API followers sent; returns the sources touched and whether
+    /// more is waiting.
+    fn poll_api(
+        &mut self,
+        pipeline: &mut Pipeline,
+        config: &Config,
+        out: &mut Vec<Detection>,
+    ) -> (Vec<usize>, bool) {
+        let Logs::Api(source) = &self.logs else {
+            return (Vec::new(), false);
+        };
+        let lines = source.lines.clone();
         // Followers publish a checkpoint after sending its lines, so every line this
         // snapshot covers is already in the channel.
-        let snapshot = self.source.checkpoints();
+        let snapshot = source.checkpoints();
         let mut touched = Vec::new();
         let mut backlog = true;
         for _ in 0..MAX_PER_TICK {
-            let Ok(dl) = self.source.lines.try_recv() else {
+            let Ok(dl) = lines.try_recv() else {
                 self.pending = Some(snapshot);
                 backlog = false;
                 break;
@@ -111,14 +155,44 @@ impl DockerFeed {
         // Stopped early: the snapshot may cover lines still queued, so the older one
         // stays pending. Messages come whole (the joiner put stack traces together),
         // so nothing a parser holds back waits for a later line.
-        let now = jiff::Timestamp::now();
-        for idx in touched {
-            pipeline.flush_source(idx, out);
-            if let (Some(m), Some(t)) = (pipeline.source_metrics(idx), pipeline.clock()) {
-                m.set_lag(t, now);
+        (touched, backlog)
+    }
+
+    /// Reads what the log files gained; returns the sources touched and whether
+    /// more is waiting.
+    fn poll_disk(
+        &mut self,
+        pipeline: &mut Pipeline,
+        config: &Config,
+        out: &mut Vec<Detection>,
+    ) -> (Vec<usize>, bool) {
+        let Logs::Disk(disk) = &mut self.logs else {
+            return (Vec::new(), false);
+        };
+        let mut lines = Vec::new();
+        let backlog = match disk.poll(&mut lines) {
+            Ok(more) => more,
+            Err(e) => {
+                warn_disk_error(&e);
+                false
+            }
+        };
+        // Every line read is processed below, so these cover them all.
+        let snapshot = disk.checkpoints();
+        let mut touched = Vec::new();
+        for dl in &lines {
+            if let Some(idx) = self.process(pipeline, config, dl, out)
+                && !touched.contains(&idx)
+            {
+                touched.push(idx);
             }
         }
-        backlog
+        // Pieces held without a whole message need no save: a restart reads them
+        // again from the older checkpoint, losing and repeating nothing.
+        if !lines.is_empty() {
+            self.pending = Some(snapshot);
+        }
+        (touched, backlog)
     }
 
     fn process(
@@ -177,6 +251,15 @@ impl DockerFeed {
         if let Some(s) = by_name {
             return Some(s.clone());
         }
+        if let Logs::Disk(disk) = &self.logs {
+            let info = disk.container(container)?;
+            return self
+                .cfg
+                .containers
+                .iter()
+                .find(|s| s.matches(info))
+                .cloned();
+        }
         let listed = match list_containers(&self.api) {
             Ok(l) => l,
             Err(e) => {
@@ -206,18 +289,25 @@ impl DockerFeed {
     /// Stops following and runs what is left through the pipeline; the checkpoints
     /// then cover every line read, for [`DockerFeed::committed`].
     pub fn stop(&mut self, pipeline: &mut Pipeline, config: &Config, out: &mut Vec<Detection>) {
+        let source = match &mut self.logs {
+            Logs::Api(source) => source,
+            // Nothing runs in the background: the last poll's checkpoints are pending.
+            // Held pieces stay in the joiner (and so in the checkpoint).
+            Logs::Disk(_) => return,
+        };
         // Followers blocked on a full channel could never notice the stop, so a
         // helper drains it until the last sender is gone.
-        let rx = self.source.lines.clone();
+        let rx = source.lines.clone();
         let drainer = std::thread::spawn(move || rx.iter().collect::<Vec<DockerLine>>());
-        self.source.stop();
+        source.stop();
         let rest = drainer.join().unwrap_or_default();
+        let snapshot = source.checkpoints();
         for dl in &rest {
             if let Some(idx) = self.process(pipeline, config, dl, out) {
                 pipeline.flush_source(idx, out);
             }
         }
-        self.pending = Some(self.source.checkpoints());
+        self.pending = Some(snapshot);
     }
 
     /// Runs the posture checks when they are due; new findings become detections.
@@ -227,7 +317,8 @@ impl DockerFeed {
             Some(_) if self.posture_every.is_zero() => false,
             Some(at) => at.elapsed() >= self.posture_every,
         };
-        if !due {
+        // Posture checks ask the API: nothing to check while reading from disk.
+        if !due || matches!(self.logs, Logs::Disk(_)) {
             return;
         }
         self.last_posture = Some(Instant::now());
@@ -270,6 +361,16 @@ impl DockerFeed {
             .filter(|c| c.running && self.cfg.containers.iter().any(|s| s.matches(c)))
             .map(|c| c.id)
             .collect())
+    }
+}
+
+/// Warns about an unreadable log directory or file: the first ten times, then one
+/// in a hundred (a missing root would otherwise warn every tick).
+fn warn_disk_error(e: &palisade::sources::docker::follow::FollowError) {
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let n = SEEN.fetch_add(1, Ordering::Relaxed);
+    if n < 10 || n.is_multiple_of(100) {
+        tracing::warn!(error = %e, failures_so_far = n + 1, "Cannot read container log files; retrying");
     }
 }
 

@@ -13,12 +13,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
@@ -400,22 +401,27 @@ pub fn read_log_file(
         if reader.read_line(&mut raw).map_err(io_err)? == 0 {
             break;
         }
-        let line = raw.trim_end_matches(['\n', '\r']);
-        if line.is_empty() {
-            continue;
-        }
-        let parsed = if line.starts_with('{') {
-            parse_json_file_line(line)
-        } else {
-            parse_cri_line(line)
-        };
-        match parsed {
-            Ok(entry) => log.feed(entry, out),
-            Err(e) => warn_entry(&id, &e),
-        }
+        feed_file_line(&raw, &id, log, out);
     }
     log.flush(out);
     Ok(())
+}
+
+/// Feeds one raw line of a json-file or CRI log (format detected per line).
+fn feed_file_line(raw: &str, id: &str, log: &mut ContainerLog, out: &mut Vec<DockerLine>) {
+    let line = raw.trim_end_matches(['\n', '\r']);
+    if line.is_empty() {
+        return;
+    }
+    let parsed = if line.starts_with('{') {
+        parse_json_file_line(line)
+    } else {
+        parse_cri_line(line)
+    };
+    match parsed {
+        Ok(entry) => log.feed(entry, out),
+        Err(e) => warn_entry(id, &e),
+    }
 }
 
 /// The json-file fallback: for every container under `root`
@@ -451,6 +457,226 @@ pub fn read_json_file_dir(
         ckpts.push(log.checkpoint().clone());
     }
     Ok((lines, ckpts))
+}
+
+/// Most bytes read from one log file per [`DiskFollower::poll`], so one busy file
+/// does not starve the others (the rest comes next call).
+const DISK_READ_CAP: u64 = 8 * 1024 * 1024;
+
+/// Follows the json-file (or CRI) logs under `json_file_root` while the Engine API is
+/// down: each [`DiskFollower::poll`] reads the complete entries appended since the
+/// last one, keeping a byte offset per file. A container's rotated
+/// `<id>-json.log.1` is read first when the container is first seen, and to its end
+/// when a rotation is noticed. Resume across restarts goes through the
+/// [`DockerCheckpoint`]s (time + count), exactly as with the API.
+pub struct DiskFollower {
+    cfg: DockerSourceConfig,
+    /// Checkpoints loaded at start, kept for containers not (yet) on disk.
+    saved: HashMap<String, DockerCheckpoint>,
+    /// Followed containers by id.
+    files: HashMap<String, DiskLog>,
+    last_discovery: Option<Instant>,
+}
+
+/// One container's log file as the disk follower reads it.
+struct DiskLog {
+    info: ContainerInfo,
+    log: ContainerLog,
+    path: PathBuf,
+    /// Inode of the file `offset` points into, to notice a rotation.
+    inode: Option<u64>,
+    offset: u64,
+    last_data: Instant,
+}
+
+impl DiskFollower {
+    /// Follows the containers `cfg` selects under `cfg.json_file_root`, resuming from
+    /// `checkpoints` (by container id).
+    pub fn new(
+        cfg: &DockerSourceConfig,
+        checkpoints: HashMap<String, DockerCheckpoint>,
+    ) -> DiskFollower {
+        DiskFollower {
+            cfg: cfg.clone(),
+            saved: checkpoints,
+            files: HashMap::new(),
+            last_discovery: None,
+        }
+    }
+
+    /// Reads the whole entries appended since the last call into `out`; messages the
+    /// joiner holds go out once their file was quiet for `flush_after_ms`. Returns
+    /// true when a file has more waiting than one call reads.
+    pub fn poll(&mut self, out: &mut Vec<DockerLine>) -> Result<bool, FollowError> {
+        self.discover(out)?;
+        let quiet = Duration::from_millis(self.cfg.flush_after_ms.max(10));
+        let mut more = false;
+        for d in self.files.values_mut() {
+            match d.read_new(out) {
+                Ok(m) => more |= m,
+                Err(source) => {
+                    return Err(FollowError::Io {
+                        path: d.path.clone(),
+                        source,
+                    });
+                }
+            }
+            if !d.log.is_idle() && d.last_data.elapsed() >= quiet {
+                d.log.flush(out);
+            }
+        }
+        Ok(more)
+    }
+
+    /// Every container's checkpoint as of the lines handed out so far.
+    pub fn checkpoints(&self) -> HashMap<String, DockerCheckpoint> {
+        let mut all = self.saved.clone();
+        for (id, d) in &self.files {
+            all.insert(id.clone(), d.log.checkpoint().clone());
+        }
+        all
+    }
+
+    /// A followed container by name, as its `config.v2.json` describes it.
+    pub fn container(&self, name: &str) -> Option<&ContainerInfo> {
+        self.files
+            .values()
+            .map(|d| &d.info)
+            .find(|i| i.name == name)
+    }
+
+    /// Picks up selected containers not yet followed, every `poll_seconds`.
+    fn discover(&mut self, out: &mut Vec<DockerLine>) -> Result<(), FollowError> {
+        let every = Duration::from_secs(self.cfg.poll_seconds.max(1));
+        if self.last_discovery.is_some_and(|t| t.elapsed() < every) {
+            return Ok(());
+        }
+        self.last_discovery = Some(Instant::now());
+        let root = &self.cfg.json_file_root;
+        let dir = std::fs::read_dir(root).map_err(|source| FollowError::Io {
+            path: root.clone(),
+            source,
+        })?;
+        for item in dir.flatten() {
+            let id = item.file_name().to_string_lossy().into_owned();
+            if self.files.contains_key(&id) {
+                continue;
+            }
+            let Some(info) = container_on_disk(&item.path(), &id) else {
+                continue;
+            };
+            if !self.cfg.containers.iter().any(|s| s.matches(&info)) {
+                continue;
+            }
+            let path = item.path().join(format!("{id}-json.log"));
+            let log = match self.saved.get(&id) {
+                Some(c) => ContainerLog::resume(c.clone()),
+                None => ContainerLog::new(&id, &info.name),
+            }
+            .with_path(&path.to_string_lossy());
+            tracing::info!(container = %info.name, path = %path.display(), "Reading container log file");
+            let mut d = DiskLog {
+                info,
+                log,
+                path,
+                inode: None,
+                offset: 0,
+                last_data: Instant::now(),
+            };
+            // What was written before the last rotation may be newer than the
+            // checkpoint; the resume filter skips what it covers.
+            d.read_rotated(None, out);
+            self.files.insert(id, d);
+        }
+        Ok(())
+    }
+}
+
+impl DiskLog {
+    /// Reads the rest of the rotated file from `offset`, if it is the one `inode`
+    /// names (any rotated file when `inode` is `None`: the first look).
+    fn read_rotated(&mut self, inode: Option<u64>, out: &mut Vec<DockerLine>) {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".1");
+        let rotated = PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&rotated) else {
+            return;
+        };
+        let start = match inode {
+            None => 0,
+            Some(i) if meta.ino() == i => self.offset,
+            Some(_) => return,
+        };
+        let id = self.info.id.clone();
+        if let Err(e) = read_lines_from(&rotated, start, u64::MAX, &id, &mut self.log, out) {
+            tracing::warn!(path = %rotated.display(), error = %e, "Cannot read rotated container log");
+        }
+    }
+
+    /// Reads the complete lines appended since the last call; true = more waiting.
+    fn read_new(&mut self, out: &mut Vec<DockerLine>) -> io::Result<bool> {
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        match self.inode {
+            Some(old) if old != meta.ino() => {
+                self.read_rotated(Some(old), out);
+                self.offset = 0;
+            }
+            // Truncated in place (copytruncate): start over.
+            _ if meta.len() < self.offset => self.offset = 0,
+            _ => {}
+        }
+        self.inode = Some(meta.ino());
+        if meta.len() == self.offset {
+            return Ok(false);
+        }
+        let id = self.info.id.clone();
+        let before = out.len();
+        let (end, more) = read_lines_from(
+            &self.path,
+            self.offset,
+            DISK_READ_CAP,
+            &id,
+            &mut self.log,
+            out,
+        )?;
+        if end != self.offset || out.len() != before {
+            self.last_data = Instant::now();
+        }
+        self.offset = end;
+        Ok(more)
+    }
+}
+
+/// Feeds the complete lines of `path` from byte `start` (at most `cap` bytes) into
+/// `log`. Returns the offset after the last complete line and whether the cap cut
+/// the read short.
+fn read_lines_from(
+    path: &Path,
+    start: u64,
+    cap: u64,
+    id: &str,
+    log: &mut ContainerLog,
+    out: &mut Vec<DockerLine>,
+) -> io::Result<(u64, bool)> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    file.take(cap).read_to_end(&mut buf)?;
+    let full = buf.len() as u64 == cap;
+    let whole = match buf.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        // One line longer than the cap would stall the file forever: take it.
+        None if full => buf.len(),
+        None => return Ok((start, false)),
+    };
+    for raw in buf[..whole].split(|&b| b == b'\n') {
+        feed_file_line(&String::from_utf8_lossy(raw), id, log, out);
+    }
+    Ok((start + whole as u64, full))
 }
 
 fn container_on_disk(dir: &Path, id: &str) -> Option<ContainerInfo> {
@@ -589,5 +815,60 @@ mod tests {
         let (lines, _) = read_json_file_dir(&cfg, &saved).unwrap();
         let texts: Vec<&str> = lines.iter().map(|l| l.line.text.as_str()).collect();
         assert_eq!(texts, vec!["GET /health 200 2ms"]);
+    }
+
+    #[test]
+    fn disk_follower_reads_appends_and_the_rest_of_a_rotated_file_once() {
+        let root = tempfile::tempdir().unwrap();
+        let id = "b".repeat(64);
+        let dir = root.path().join(&id);
+        std::fs::create_dir(&dir).unwrap();
+        let config = serde_json::json!({"Name": "/prompt-nginx", "State": {"Running": true}});
+        std::fs::write(dir.join("config.v2.json"), config.to_string()).unwrap();
+        let entry = |n: u32| {
+            format!(
+                "{{\"log\":\"line {n}\\n\",\"stream\":\"stdout\",\"time\":\"2024-10-09T10:00:{n:02}Z\"}}\n"
+            )
+        };
+        let file = dir.join(format!("{id}-json.log"));
+        std::fs::write(&file, entry(1)).unwrap();
+        let cfg = DockerSourceConfig {
+            json_file_root: root.path().into(),
+            containers: vec![ContainerSelector {
+                name: Some("prompt-nginx".into()),
+                ..Default::default()
+            }],
+            flush_after_ms: 10,
+            ..Default::default()
+        };
+        let mut disk = DiskFollower::new(&cfg, HashMap::new());
+        let texts = |disk: &mut DiskFollower| {
+            // The joiner holds the last message until the file was quiet a while.
+            let mut out = Vec::new();
+            disk.poll(&mut out).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            disk.poll(&mut out).unwrap();
+            out.into_iter().map(|l| l.line.text).collect::<Vec<_>>()
+        };
+        assert_eq!(texts(&mut disk), ["line 1"]);
+        assert_eq!(
+            disk.container("prompt-nginx").map(|c| c.id.as_str()),
+            Some(id.as_str())
+        );
+
+        // Appended, then rotated before the next poll: the old file's tail and the
+        // new file's start both come, nothing twice.
+        std::fs::write(&file, entry(1) + &entry(2)).unwrap();
+        let mut rotated = file.clone().into_os_string();
+        rotated.push(".1");
+        std::fs::rename(&file, &rotated).unwrap();
+        std::fs::write(&file, entry(3)).unwrap();
+        assert_eq!(texts(&mut disk), ["line 2", "line 3"]);
+        assert!(texts(&mut disk).is_empty());
+
+        // A restart from the checkpoints reads both files and repeats nothing.
+        std::fs::write(&file, entry(3) + &entry(4)).unwrap();
+        let mut again = DiskFollower::new(&cfg, disk.checkpoints());
+        assert_eq!(texts(&mut again), ["line 4"]);
     }
 }
