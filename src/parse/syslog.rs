@@ -131,6 +131,11 @@ impl SyslogParser {
         let short = text.as_bytes().get(5) == Some(&b' ');
         let len = if short { 14 } else { 15 };
         let stamp = text.get(..len).ok_or_else(no_match)?;
+        // A syslog stamp is ASCII; anything else is not this format (and must not be
+        // sliced at byte offsets).
+        if !stamp.is_ascii() {
+            return Err(no_match());
+        }
         let padded;
         let stamp = if short {
             padded = format!("{} {}", &stamp[..3], &stamp[3..]);
