@@ -50,6 +50,9 @@ pub(crate) struct Splitter {
     partial_truncated: bool,
     /// It ended in a `\r` that was the last byte fed.
     cr_pending: bool,
+    /// A lone `\r` that was the last byte fed already ended its line (CR-only mode);
+    /// a `\n` arriving next belongs to it (the file had a CRLF after all).
+    skip_lf: bool,
     pub endings: Endings,
 }
 
@@ -64,6 +67,7 @@ impl Splitter {
             head: Vec::new(),
             partial_truncated: false,
             cr_pending: false,
+            skip_lf: false,
             endings: Endings::default(),
         }
     }
@@ -79,6 +83,15 @@ impl Splitter {
     where
         F: FnMut(&RawLine<'_>) -> ControlFlow<()>,
     {
+        if self.skip_lf && !chunk.is_empty() {
+            self.skip_lf = false;
+            if chunk[0] == b'\n' {
+                self.endings.cr -= 1;
+                self.endings.crlf += 1;
+                self.pos += 1;
+                return self.feed(&chunk[1..], f);
+            }
+        }
         if !self.cr_pending && memchr::memchr(b'\r', chunk).is_none() {
             return self.feed_lf_only(chunk, f);
         }
@@ -109,6 +122,7 @@ impl Splitter {
             let next = k + 1 + usize::from(crlf);
             self.count_ending(crlf, is_cr);
             self.pos = base + next as u64;
+            self.skip_lf = is_cr && !crlf && next == chunk.len();
             self.emit_line(&chunk[i..k], base + i as u64, &mut f)?;
             i = next;
         }
@@ -321,6 +335,19 @@ mod tests {
         }
         let _ = s.finish(&mut push);
         out
+    }
+
+    #[test]
+    fn lf_after_an_early_ended_cr_line_is_its_crlf_not_an_empty_line() {
+        // Found by the proptest below: a file that starts CR-only and then writes a
+        // CRLF split between two reads.
+        for (content, cut) in [(&b"\ra\r\n"[..], 3), (&b"\r\ra\ra\r\r\n"[..], 7)] {
+            assert_eq!(
+                split_in_chunks(content, &[cut], 100),
+                reference(content),
+                "{content:?}"
+            );
+        }
     }
 
     #[test]
