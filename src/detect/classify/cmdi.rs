@@ -787,10 +787,7 @@ pub fn detect(t: &[u8]) -> Option<(&'static str, usize)> {
             return Some((reason, pos.min(t.len())));
         }
     }
-    if let Some(p) = has(b'/')
-        .then(|| memchr::memmem::find(&s, b"/dev/tcp/"))
-        .flatten()
-    {
+    if let Some(p) = has(b'/').then(|| DEV_TCP.find(&s)).flatten() {
         return Some(("/dev/tcp reverse shell", p.min(t.len())));
     }
     if let Some(p) = brace.then(|| brace_command(t)).flatten() {
@@ -1426,6 +1423,11 @@ fn in_word_obfuscation(t: &[u8]) -> bool {
     }
     false
 }
+
+/// Searcher for `/dev/tcp/`, built once: `memmem::find` builds one per call on
+/// longer values, and nearly every url path reaches this search.
+static DEV_TCP: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"/dev/tcp/"));
 
 /// Removes what a shell would remove before reading words.
 fn deobfuscate(t: &[u8]) -> Vec<u8> {
