@@ -325,54 +325,27 @@ impl Merged {
     }
 }
 
-/// Runs `f` on the ASCII-lowercased bytes of `s` (`None` when `s` is too long).
-///
-/// Many rules test the same url and user agent of one event: the lowered copy of the
-/// last few values is kept per thread and reused when the same bytes come again, so a
-/// field is lowered once per event rather than once per rule. The cache is keyed by the
-/// full original bytes (compared, never hashed), so a stale slot can cost a miss but
-/// never a wrong answer.
+/// Runs `f` on the ASCII-lowercased bytes of `s` when they fit a stack buffer.
 #[inline]
 fn with_lower<R>(s: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-    if s.len() > LOWER_MAX {
-        return None;
+    // Most values (paths, agents) are short: a small buffer keeps the zeroing that
+    // comes with a stack array from costing more than the lowering itself.
+    if s.len() <= 256 {
+        return Some(lower_into::<256, R>(s, f));
     }
-    Some(LOWERED.with_borrow_mut(|c| f(c.lowered(s))))
-}
-
-/// Longest value lowered; longer ones go to the case-insensitive automaton.
-const LOWER_MAX: usize = 1024;
-
-/// Slots in the per-thread cache of lowered values (an event's distinct text fields).
-const LOWER_SLOTS: usize = 8;
-
-thread_local! {
-    static LOWERED: std::cell::RefCell<LowerCache> = std::cell::RefCell::new(LowerCache::default());
-}
-
-/// The last few values lowered on this thread: `(original, lowered)`, replaced in turn.
-#[derive(Default)]
-struct LowerCache {
-    slots: [(Vec<u8>, Vec<u8>); LOWER_SLOTS],
-    next: usize,
-}
-
-impl LowerCache {
-    /// The lowered form of `s`, from the cache or computed into a reused slot.
-    #[inline]
-    fn lowered(&mut self, s: &[u8]) -> &[u8] {
-        if let Some(i) = self.slots.iter().position(|(orig, _)| orig[..] == *s) {
-            return &self.slots[i].1;
-        }
-        let i = self.next;
-        self.next = (i + 1) % LOWER_SLOTS;
-        let (orig, lower) = &mut self.slots[i];
-        orig.clear();
-        orig.extend_from_slice(s);
-        lower.clear();
-        lower.extend(s.iter().map(u8::to_ascii_lowercase));
-        lower
+    if s.len() <= 1024 {
+        return Some(lower_into::<1024, R>(s, f));
     }
+    None
+}
+
+#[inline]
+fn lower_into<const N: usize, R>(s: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut buf = [0u8; N];
+    for (d, c) in buf.iter_mut().zip(s) {
+        *d = c.to_ascii_lowercase();
+    }
+    f(&buf[..s.len()])
 }
 
 /// Merges case-insensitive contains leaves (two or more) into one automaton.
