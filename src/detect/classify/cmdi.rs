@@ -10,6 +10,10 @@
 //! a number, a redirection). Shellshock (`() {`), SSI `<!--#exec` and PHP exec calls
 //! are recognised directly.
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
 /// Commands that are telling at any command position, arguments or not.
 const STRONG: &[&[u8]] = &[
     b"whoami",
@@ -787,10 +791,7 @@ pub fn detect(t: &[u8]) -> Option<(&'static str, usize)> {
             return Some((reason, pos.min(t.len())));
         }
     }
-    if let Some(p) = has(b'/')
-        .then(|| memchr::memmem::find(&s, b"/dev/tcp/"))
-        .flatten()
-    {
+    if let Some(p) = has(b'/').then(|| DEV_TCP.find(&s)).flatten() {
         return Some(("/dev/tcp reverse shell", p.min(t.len())));
     }
     if let Some(p) = brace.then(|| brace_command(t)).flatten() {
@@ -998,7 +999,8 @@ fn shell_syntax(t: &[u8]) -> Option<(&'static str, usize)> {
     if tilde_expansion(value) {
         return Some(("shell directory-stack tilde", value_at));
     }
-    if let Some(p) = memchr::memmem::find(value, b"!-")
+    if let Some(p) = HISTORY
+        .find(value)
         .filter(|p| value.get(p + 2).is_some_and(u8::is_ascii_digit))
         .filter(|p| *p == 0 || matches!(value[p - 1], b' ' | b';' | b'|' | b'&' | b'0'..=b'9'))
     {
@@ -1181,7 +1183,7 @@ fn tilde_expansion(value: &[u8]) -> bool {
 
 /// `alias name=value` / `alias +m …`: defining a shell alias.
 fn alias_definition(value: &[u8]) -> Option<usize> {
-    let p = memchr::memmem::find(value, b"alias ")?;
+    let p = ALIAS.find(value)?;
     if p > 0 && !matches!(value[p - 1], b' ' | b';' | b'|' | b'&' | b'\n') {
         return None;
     }
@@ -1223,7 +1225,7 @@ fn system_redirect(t: &[u8]) -> Option<usize> {
 /// cmd`: cmd.exe conditionals at the start of a value or after a separator.
 fn batch_if(t: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(off) = memchr::memmem::find(&t[from..], b"if") {
+    while let Some(off) = IF.find(&t[from..]) {
         let at = from + off;
         from = at + 2;
         let before = at.checked_sub(1).map(|i| t[i]);
@@ -1426,6 +1428,13 @@ fn in_word_obfuscation(t: &[u8]) -> bool {
     }
     false
 }
+
+/// Searchers for needles looked for in nearly every value, built once:
+/// `memmem::find` builds a searcher per call on values of 64 bytes and more.
+static DEV_TCP: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"/dev/tcp/"));
+static HISTORY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"!-"));
+static ALIAS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"alias "));
+static IF: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"if"));
 
 /// Removes what a shell would remove before reading words.
 fn deobfuscate(t: &[u8]) -> Vec<u8> {
