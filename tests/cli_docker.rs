@@ -7,12 +7,12 @@
 #![cfg(feature = "docker-tests")]
 
 mod support_docker;
+mod support_watch;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use support_docker::setup;
@@ -318,33 +318,13 @@ impl Watcher {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start palisade watch");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["state"] == "fired"
-                {
-                    let _ = tx.send(v);
-                }
-            }
-        });
+        let rx = support_watch::fired_stream(child.stdout.take().unwrap());
         Watcher { child, rx }
     }
 
     /// Fired detections within `limit`, stopping early once `until` holds.
     fn collect(&self, limit: Duration, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + limit;
-        let mut got = Vec::new();
-        while !until(&got) {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                break;
-            };
-            if let Ok(v) = self.rx.recv_timeout(left) {
-                got.push(v);
-            }
-        }
-        got
+        support_watch::collect(&self.rx, limit, until)
     }
 
     /// Ctrl-C: the clean shutdown path.

@@ -3,11 +3,13 @@
 //! same selectors, parsers and checkpoint file. No Docker engine needed: the tests lay
 //! out a directory like /var/lib/docker/containers themselves.
 
-use std::io::{BufRead, BufReader, Write};
+mod support_watch;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -196,33 +198,13 @@ impl Watcher {
             .stderr(Stdio::null())
             .spawn()
             .expect("start palisade watch");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["state"] == "fired"
-                {
-                    let _ = tx.send(v);
-                }
-            }
-        });
+        let rx = support_watch::fired_stream(child.stdout.take().unwrap());
         Watcher { child, rx }
     }
 
     /// Fired detections until `until` holds or `limit` passes.
     fn collect(&self, limit: Duration, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + limit;
-        let mut got = Vec::new();
-        while !until(&got) {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                break;
-            };
-            if let Ok(v) = self.rx.recv_timeout(left) {
-                got.push(v);
-            }
-        }
-        got
+        support_watch::collect(&self.rx, limit, until)
     }
 
     /// Waits for the `--duration` end; returns what fired meanwhile.
