@@ -40,7 +40,8 @@ fn attacks(c: &Classifier, url: &str) -> AttackClasses {
     ev.attacks
 }
 
-fn recall(c: &Classifier, list: &str, class: AttackClasses) -> f64 {
+/// Share of the list's payloads classified as `class` (`None`: as any attack class).
+fn recall(c: &Classifier, list: &str, class: Option<AttackClasses>) -> f64 {
     let text = std::fs::read(corpus().join("payloads").join(list)).expect("payload list");
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().filter(|l| l.trim().len() > 2).collect();
@@ -48,7 +49,8 @@ fn recall(c: &Classifier, list: &str, class: AttackClasses) -> f64 {
         .iter()
         .filter(|p| {
             let p = p.replace("{FILE}", "etc/passwd");
-            attacks(c, &format!("/search?q={}", encode(&p))).contains(class)
+            let found = attacks(c, &format!("/search?q={}", encode(&p)));
+            class.map_or(!found.is_empty(), |class| found.contains(class))
         })
         .count();
     hits as f64 / lines.len() as f64
@@ -58,17 +60,34 @@ fn recall(c: &Classifier, list: &str, class: AttackClasses) -> f64 {
 fn payload_lists_are_caught_at_95_percent() {
     let c = Classifier::new();
     for (list, class) in [
-        ("sqli/Generic_UnionSelect.txt", AttackClasses::SQLI),
-        ("sqli/Generic_TimeBased.txt", AttackClasses::SQLI),
-        ("sqli/payloads-sql-blind-MySQL-WHERE", AttackClasses::SQLI),
-        ("xss/BRUTELOGIC-XSS-STRINGS.txt", AttackClasses::XSS),
-        ("xss/IntrudersXSS.txt", AttackClasses::XSS),
-        ("traversal/deep_traversal.txt", AttackClasses::TRAVERSAL),
+        ("sqli/Generic_UnionSelect.txt", Some(AttackClasses::SQLI)),
+        ("sqli/Generic_TimeBased.txt", Some(AttackClasses::SQLI)),
+        ("sqli/Generic_ErrorBased.txt", Some(AttackClasses::SQLI)),
+        ("sqli/Auth_Bypass.txt", Some(AttackClasses::SQLI)),
+        (
+            "sqli/payloads-sql-blind-MySQL-WHERE",
+            Some(AttackClasses::SQLI),
+        ),
+        ("xss/BRUTELOGIC-XSS-STRINGS.txt", Some(AttackClasses::XSS)),
+        ("xss/IntrudersXSS.txt", Some(AttackClasses::XSS)),
+        ("xss/XSSDetection.txt", Some(AttackClasses::XSS)),
+        ("xss/XSS_Polyglots.txt", Some(AttackClasses::XSS)),
+        ("xss/xss_payloads_quick.txt", Some(AttackClasses::XSS)),
+        (
+            "traversal/deep_traversal.txt",
+            Some(AttackClasses::TRAVERSAL),
+        ),
+        (
+            "traversal/directory_traversal.txt",
+            Some(AttackClasses::TRAVERSAL),
+        ),
         (
             "traversal/traversals-8-deep-exotic-encoding.txt",
-            AttackClasses::TRAVERSAL,
+            Some(AttackClasses::TRAVERSAL),
         ),
-        ("cmdi/command-execution-unix.txt", AttackClasses::CMDI),
+        ("cmdi/command-execution-unix.txt", Some(AttackClasses::CMDI)),
+        // Mixed list: shell commands, code and template injection (SSTI is its own class).
+        ("cmdi/command_exec.txt", None),
     ] {
         let r = recall(&c, list, class);
         assert!(r >= 0.95, "{list}: recall {:.1}% below 95%", r * 100.0);

@@ -9,8 +9,9 @@
 //! Only a part holding a suspicious byte (`% ' " < > ( ) ; | $ \` \ { }`, `..`, a
 //! space or `+` in a query value, …) is decoded ([`decode`]) and handed to the
 //! detectors ([`sqli`], [`xss`], [`traversal`], [`cmdi`], [`template`]).
-//! A query is judged per parameter, split on the raw `&`, so one odd parameter does
-//! not make the rest expensive and findings name what matched.
+//! A query is judged per parameter, split on the raw `&` that starts a `name=` pair,
+//! so one odd parameter does not make the rest expensive and findings name what
+//! matched; an unencoded `&` inside a payload stays with its parameter.
 
 pub mod cmdi;
 pub mod decode;
@@ -219,8 +220,10 @@ impl Classifier {
     }
 
     fn inspect_query(&self, query: &str, part: &'static str, out: &mut Out) {
-        for seg in clip(query.as_bytes()).split(|b| *b == b'&') {
-            if QUERY_BYTES.hit(seg) || second_equals(seg) {
+        for seg in parameters(clip(query.as_bytes())) {
+            // A parameter that swallowed a raw `&` is judged whole, `&` included.
+            let joined = memchr::memchr(b'&', seg).is_some();
+            if joined || QUERY_BYTES.hit(seg) || second_equals(seg) {
                 self.inspect_value(part, seg, true, out);
             } else if let Some(at) = cmdi::recon_value(seg) {
                 let ctx = (&Steps::default(), seg);
@@ -231,6 +234,12 @@ impl Classifier {
                     at,
                     "recon command as the whole value",
                 );
+            } else if let Some(e) = memchr::memchr(b'=', seg)
+                && matches!(seg.get(e + 1), Some(b'.' | b'w' | b'W' | b'i' | b'I'))
+                && let Some((reason, at)) = traversal::secret_file_value(&seg[e + 1..])
+            {
+                let ctx = (&Steps::default(), seg);
+                out.add(AttackClasses::TRAVERSAL, part, ctx, e + 1 + at, reason);
             }
         }
     }
@@ -322,6 +331,12 @@ impl Classifier {
             memchr::memchr(b'=', &norm)
         };
         let value = eq.map_or(&norm[..], |e| &norm[e + 1..]);
+        if part != PART_USER_AGENT
+            && let Some((reason, at)) = traversal::secret_file_value(value)
+        {
+            let at = eq.map_or(0, |e| e + 1) + at;
+            out.add(AttackClasses::TRAVERSAL, part, (&steps, &norm), at, reason);
+        }
         let sqli = sqli::detect(value).or_else(|| eq.and_then(|e| sqli::detect(&norm[..e])));
         if let Some(reason) = sqli {
             let at = eq.map_or(0, |e| e + 1);
@@ -450,6 +465,31 @@ fn nosql_operator(t: &[u8]) -> Option<usize> {
     None
 }
 
+/// Splits a raw query into parameters at each `&` that starts a `name=` pair. A piece
+/// without `=` after the first (`q='&'`, `q=&#60`, `q=&&id`) is what a client sends
+/// when it leaves an `&` of its payload unencoded, so it stays with the parameter
+/// before it and the payload is judged as written. Ordinary queries split as usual.
+fn parameters(query: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = query;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = memchr::memchr(b'&', rest).unwrap_or(rest.len());
+        while end < rest.len() {
+            let next = &rest[end + 1..];
+            let piece = &next[..memchr::memchr(b'&', next).unwrap_or(next.len())];
+            if memchr::memchr(b'=', piece).is_some() {
+                break;
+            }
+            end += 1 + piece.len();
+        }
+        let param = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or_default();
+        Some(param)
+    })
+}
+
 /// `a=1=1`: a second `=` inside a value is a comparison worth a look.
 fn second_equals(seg: &[u8]) -> bool {
     memchr::memchr(b'=', seg).is_some_and(|e| memchr::memchr(b'=', &seg[e + 1..]).is_some())
@@ -457,4 +497,26 @@ fn second_equals(seg: &[u8]) -> bool {
 
 fn clip(s: &[u8]) -> &[u8] {
     &s[..s.len().min(MAX_VALUE_BYTES)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parameters;
+
+    fn split(q: &str) -> Vec<&str> {
+        parameters(q.as_bytes())
+            .map(|p| std::str::from_utf8(p).unwrap_or("?"))
+            .collect()
+    }
+
+    #[test]
+    fn parameters_split_on_pairs_and_keep_unencoded_ampersands() {
+        assert_eq!(split("a=1&b=2"), ["a=1", "b=2"]);
+        assert_eq!(split("q='&'"), ["q='&'"]);
+        assert_eq!(split("q=&&id&x=1"), ["q=&&id", "x=1"]);
+        assert_eq!(split("debug&x=1"), ["debug", "x=1"]);
+        assert_eq!(split("q=rock&roll&page=2"), ["q=rock&roll", "page=2"]);
+        assert_eq!(split("a=1&"), ["a=1&"]);
+        assert_eq!(split(""), Vec::<&str>::new());
+    }
 }

@@ -37,6 +37,8 @@ const STRONG: &[&[u8]] = &[
     b"ifconfig",
     b"ipconfig",
     b"systeminfo",
+    b"sysinfo",
+    b"getuid",
     b"netstat",
     b"nslookup",
     b"tasklist",
@@ -770,6 +772,9 @@ pub fn detect(t: &[u8]) -> Option<(&'static str, usize)> {
     if let Some(r) = paren.then(|| php_exec(t)).flatten() {
         return Some(r);
     }
+    if let Some(p) = php_superglobal(t) {
+        return Some(("PHP superglobal read in an interpolation", p));
+    }
     if let Some(p) = (paren || pct).then(|| batch_control(t)).flatten() {
         return Some(("Windows batch for/if construct", p));
     }
@@ -869,6 +874,12 @@ pub fn recon_value(seg: &[u8]) -> Option<usize> {
 /// lookup of a tool (`which nc`).
 fn lone_probe(t: &[u8]) -> Option<(&'static str, usize)> {
     let at = memchr::memchr(b'=', t).map_or(0, |e| e + 1);
+    // `;`, `||`, `` ` ``, a newline: a value of nothing but command separators is the
+    // probe a fuzzer sends to see which of them reach a shell unescaped.
+    let raw = &t[at..];
+    if raw.iter().all(|b| b" \n;|&`".contains(b)) && raw.iter().any(|b| b"\n;|&`".contains(b)) {
+        return Some(("command separator probe", at));
+    }
     let v = deobfuscate(t[at..].trim_ascii());
     let v = v.trim_ascii();
     if RECON.contains(&v) {
@@ -1352,6 +1363,38 @@ fn php_exec(t: &[u8]) -> Option<(&'static str, usize)> {
             if command_at(&s, 0, true).is_some() {
                 return Some(("command in exec/eval call", p));
             }
+            // The string is code to the callee: any command word starting it counts, the
+            // English-looking ones (`echo`, `print`, `cat`) included.
+            if let Some((k, word)) = word_at(&s, 0)
+                && s.get(k + word.len()) == Some(&b' ')
+                && (lookup(WEAK, word) || lookup(STRONG, word))
+            {
+                return Some(("command in exec/eval call", p));
+            }
+        }
+    }
+    None
+}
+
+/// `{$_GET["cmd"]}`, `${_REQUEST[x]}`: a PHP superglobal read inside an interpolation,
+/// which runs attacker-chosen input as code in an `eval`'d or double-quoted string.
+fn php_superglobal(t: &[u8]) -> Option<usize> {
+    const NAMES: [&[u8]; 7] = [
+        b"_get[",
+        b"_post[",
+        b"_request[",
+        b"_cookie[",
+        b"_server[",
+        b"_files[",
+        b"_env[",
+    ];
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(b'$', &t[from..]) {
+        let at = from + off;
+        from = at + 1;
+        let rest = t[at + 1..].strip_prefix(b"{").unwrap_or(&t[at + 1..]);
+        if NAMES.iter().any(|n| rest.starts_with(n)) {
+            return Some(at);
         }
     }
     None
@@ -1453,6 +1496,9 @@ fn deobfuscate(t: &[u8]) -> Vec<u8> {
             // to hide what follows: drop them.
             b'\\' if ansi_len(rest) > 0 => i += ansi_len(rest) - 1,
             // A literal `\n` is a newline to the many sinks that unescape input.
+            // `` \`whoami\` ``, `\$(id)`: escaped for one more layer of quoting, which the
+            // sink strips before a shell sees the substitution.
+            b'\\' if matches!(rest.get(1), Some(b'`' | b'$')) => {}
             b'\\' if matches!(rest.get(1), Some(b'n' | b'r')) => {
                 out.push(b'\n');
                 i += 1;
@@ -1836,6 +1882,40 @@ mod tests {
             "price=$5 off",
             "q=time for a change",
             "q=if you exist",
+        ] {
+            assert!(
+                detect(s.as_bytes()).is_none(),
+                "{s} should not be command injection"
+            );
+        }
+    }
+
+    #[test]
+    fn code_injection_and_escaped_substitutions_are_flagged() {
+        for s in [
+            "eval('echo xxxxxxxx')",
+            "exec('echo 1')",
+            ";{$_get[\"cmd\"]}",
+            "${_request[x]}",
+            "| sysinfo",
+            "&& sysinfo",
+            "?user=\\`whoami\\`",
+            "q=|| ",
+            "q=\n\n",
+            "`",
+        ] {
+            assert!(
+                detect(s.as_bytes()).is_some(),
+                "{s} should be command injection"
+            );
+        }
+        for s in [
+            "evaluate('echo chamber')",
+            "price=$_99",
+            "cost \\$5",
+            "q=",
+            "q= ",
+            "a|b",
         ] {
             assert!(
                 detect(s.as_bytes()).is_none(),

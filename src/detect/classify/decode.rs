@@ -2,8 +2,8 @@
 //!
 //! Attackers hide payloads behind encodings that the web server or application undoes
 //! before the payload reaches its sink. [`decode`] undoes them in bounded rounds
-//! (percent, double percent, `%uXXXX`, nginx `\xHH` log escapes, HTML entities,
-//! overlong UTF-8) and [`fold`] then lower-cases and turns whitespace tricks into plain
+//! (percent, double percent, `%uXXXX`, nginx `\xHH` log escapes, JavaScript `\uHHHH`
+//! escapes, HTML entities with or without their `;`, overlong UTF-8) and [`fold`] then lower-cases and turns whitespace tricks into plain
 //! separators. Every round is linear and never grows the text, and there are at most
 //! [`MAX_ROUNDS`], so `%25252525…` costs a few passes, never an explosion.
 
@@ -18,6 +18,8 @@ pub struct Steps {
     pub plus: bool,
     pub unicode_u: bool,
     pub hex_escape: bool,
+    /// JavaScript/JSON `\uHHHH` escapes.
+    pub js_escape: bool,
     pub html: bool,
     pub overlong: bool,
 }
@@ -35,6 +37,7 @@ impl Steps {
             (self.plus, "plus"),
             (self.unicode_u, "%u"),
             (self.hex_escape, "\\xHH"),
+            (self.js_escape, "\\uHHHH"),
             (self.html, "html entities"),
             (self.overlong, "overlong utf-8"),
         ];
@@ -119,6 +122,15 @@ fn decode_round(src: &[u8], out: &mut Vec<u8>, steps: &mut Steps) -> bool {
                 changed = true;
                 continue;
             }
+        } else if b == b'\\'
+            && rest.len() >= 6
+            && (rest[1] == b'u' || rest[1] == b'U')
+            && let Some(n) = js_unicode_escape(rest, out)
+        {
+            steps.js_escape = true;
+            i += n;
+            changed = true;
+            continue;
         } else if b == b'&'
             && let Some(n) = html_entity(rest, out)
         {
@@ -150,6 +162,15 @@ fn percent_u(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 }
 
 /// Writes a code point, folding look-alikes that servers normalise to ASCII.
+/// `\u003c`: the escape JavaScript and JSON strings use, which a sink that builds
+/// markup from a JS string turns back into the character.
+fn js_unicode_escape(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let hi = hex2(rest[2], rest[3])?;
+    let lo = hex2(rest[4], rest[5])?;
+    push_code_point(u32::from(hi) << 8 | u32::from(lo), out);
+    Some(6)
+}
+
 fn push_code_point(cp: u32, out: &mut Vec<u8>) {
     let ascii = match cp {
         0xFF0E | 0x2024 => Some(b'.'),
@@ -194,6 +215,23 @@ fn html_entity(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     let body = &rest[1..];
     for (name, ch) in NAMED {
         if body.len() >= name.len() && body[..name.len()].eq_ignore_ascii_case(name) {
+            out.push(ch);
+            return Some(1 + name.len());
+        }
+    }
+    // Browsers also read the legacy entities `&lt` `&gt` `&quot` `&amp` without their
+    // `;` when no letter or digit follows.
+    const LEGACY: [(&[u8], u8); 4] = [
+        (b"lt", b'<'),
+        (b"gt", b'>'),
+        (b"quot", b'"'),
+        (b"amp", b'&'),
+    ];
+    for (name, ch) in LEGACY {
+        let ends = body
+            .get(name.len())
+            .is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'=');
+        if body.len() >= name.len() && body[..name.len()].eq_ignore_ascii_case(name) && ends {
             out.push(ch);
             return Some(1 + name.len());
         }
@@ -271,6 +309,10 @@ pub fn fold(buf: &mut Vec<u8>) {
             b'\t' | 0x0B | 0x0C | 0 | 0xA0 => (b' ', 1),
             b'\r' => (b'\n', 1),
             0xC2 if buf.get(i + 1) == Some(&0xA0) => (b' ', 2),
+            // `¼script¾`: with the high bit stripped (US-ASCII 7-bit handling) U+00BC
+            // and U+00BE are `<` and `>`.
+            0xC2 if buf.get(i + 1) == Some(&0xBC) => (b'<', 2),
+            0xC2 if buf.get(i + 1) == Some(&0xBE) => (b'>', 2),
             // Full-width `＜ ＞ ＂ ＇` (U+FF1C/E/02/07), which some back ends fold to ASCII.
             0xEF if buf.get(i + 1) == Some(&0xBC) => match buf.get(i + 2) {
                 Some(0x9C) => (b'<', 3),
@@ -317,6 +359,11 @@ mod tests {
         );
         assert_eq!(dec("a%09b%0bc%a0d", false), "a b c d");
         assert_eq!(dec("%ef%bc%9cscript%ef%bc%9e", false), "<script>");
+        assert_eq!(dec("\\u003cimg\\u003E", false), "<img>");
+        assert_eq!(dec("%C2%BCscript%C2%BE", false), "<script>");
+        assert_eq!(dec("&lt&LT;&gt", false), "<<>");
+        // A legacy entity name followed by a letter or `=` is text, not a reference.
+        assert_eq!(dec("&ltd &lt=5", false), "&ltd &lt=5");
     }
 
     #[test]

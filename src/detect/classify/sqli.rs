@@ -562,7 +562,21 @@ fn analyse(v: &[u8], start_in: Option<u8>) -> Option<Reason> {
     if toks.is_empty() {
         return None;
     }
-    if start_in.is_some() {
+    if let Some(q) = start_in {
+        // `'-'`, `'^'`, `"*"`: the value closes the string, adds an operator and
+        // re-opens it for the application's own closing quote (`name=''-''`), turning the
+        // comparison into arithmetic that matches rows.
+        let joined = matches!(
+            toks[..],
+            [
+                Tok::Str { closed: true },
+                Tok::Op,
+                Tok::Str { closed: false }
+            ]
+        );
+        if joined && v.trim_ascii_end().last() == Some(&q) {
+            return Some("string closed, joined by operator to a re-opened string");
+        }
         return quote_break(&toks);
     }
     leading(&toks, v).or_else(|| structural(&toks, evasion))
@@ -733,9 +747,13 @@ fn tail_is_sql(rest: &[Tok]) -> bool {
         || matches!(rest, [a, Tok::Op] if is_operand(*a))
 }
 
-/// `' and x and '`: logic up to a quote re-opened for the application's closing quote.
+/// `' and x and '`: logic up to a quote re-opened for the application's closing quote;
+/// `' or '' '`: only string literals (adjacent ones concatenate) up to that quote.
 fn reopened(rest: &[Tok]) -> bool {
     matches!(rest, [.., Tok::Logic, Tok::Str { closed: false }])
+        || rest.len() >= 2
+            && rest.last() == Some(&Tok::Str { closed: false })
+            && rest.iter().all(|t| matches!(t, Tok::Str { .. }))
 }
 
 /// `'' -'`, `''*'`: strings joined by an operator up to a re-opened quote.
@@ -1108,6 +1126,21 @@ mod tests {
             "1' and starts_with(password) and 'true",
         ] {
             assert!(flagged(s), "{s} should be SQLi");
+        }
+    }
+
+    #[test]
+    fn string_break_outs_joined_by_operators_are_flagged() {
+        for s in ["'-'", "'^'", "\"*\"", "'&'", "' or '' '", "\" or \"\"&\""] {
+            assert!(flagged(s), "{s} should be SQLi");
+        }
+        for s in [
+            "rock 'n' roll",
+            "'hello' - 'world' tour",
+            "5' - 6' tall",
+            "'-' sign",
+        ] {
+            assert!(!flagged(s), "{s} should not be SQLi");
         }
     }
 

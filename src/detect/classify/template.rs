@@ -79,24 +79,54 @@ pub fn ssti(t: &[u8]) -> Option<(&'static str, usize)> {
             if template_body(&t[from..end]) {
                 return Some(("template expression", at));
             }
+            if open == b"{%" && template_statement(&t[from..end]) {
+                return Some(("template statement", at));
+            }
         }
     }
     None
 }
 
+/// `{% for c in [1,2,3] %}`, `{% import os %}`: a Jinja/Twig/Liquid tag that runs logic.
+/// User text has no `{%` at all, so a statement keyword right inside one is an injection.
+fn template_statement(b: &[u8]) -> bool {
+    const KEYWORDS: [&[u8]; 12] = [
+        b"for ",
+        b"if ",
+        b"set ",
+        b"import ",
+        b"include ",
+        b"extends ",
+        b"macro ",
+        b"from ",
+        b"debug",
+        b"raw",
+        b"block ",
+        b"filter ",
+    ];
+    let b = b.trim_ascii_start();
+    let b = b.strip_prefix(b"-").unwrap_or(b).trim_ascii_start();
+    KEYWORDS.iter().any(|k| b.starts_with(k))
+}
+
+/// Arithmetic between two numbers (`7*7`, `4+4`, `49/7`) or a Python object-model
+/// gadget (`__class__`, even spelled with spaces: `.__ class __`).
 fn template_body(b: &[u8]) -> bool {
-    let arithmetic = b.iter().position(|c| *c == b'*').is_some_and(|p| {
-        p > 0
-            && b[..p]
-                .iter()
-                .rev()
-                .find(|c| **c != b' ')
-                .is_some_and(u8::is_ascii_digit)
-            && b[p + 1..]
-                .iter()
-                .find(|c| **c != b' ')
-                .is_some_and(u8::is_ascii_digit)
-    });
+    let arithmetic = b
+        .iter()
+        .position(|c| matches!(c, b'*' | b'+' | b'/'))
+        .is_some_and(|p| {
+            p > 0
+                && b[..p]
+                    .iter()
+                    .rev()
+                    .find(|c| **c != b' ')
+                    .is_some_and(u8::is_ascii_digit)
+                && b[p + 1..]
+                    .iter()
+                    .find(|c| **c != b' ')
+                    .is_some_and(u8::is_ascii_digit)
+        });
     let gadgets: [&[u8]; 8] = [
         b"__class__",
         b"__globals__",
@@ -107,7 +137,17 @@ fn template_body(b: &[u8]) -> bool {
         b".getruntime()",
         b"self._templatereference",
     ];
-    arithmetic || gadgets.iter().any(|g| memchr::memmem::find(b, g).is_some())
+    if arithmetic {
+        return true;
+    }
+    let squeezed: Vec<u8> = if b.contains(&b' ') {
+        b.iter().copied().filter(|c| *c != b' ').collect()
+    } else {
+        b.to_vec()
+    };
+    gadgets
+        .iter()
+        .any(|g| memchr::memmem::find(&squeezed, g).is_some())
 }
 
 #[cfg(test)]
@@ -132,7 +172,12 @@ mod tests {
         assert!(ssti(b"{{7*7}}").is_some());
         assert!(ssti(b"${7*7}").is_some());
         assert!(ssti(b"{{''.__class__.__mro__}}").is_some());
+        assert!(ssti(b"{{4+4}}").is_some());
+        assert!(ssti(b"{{[] .__ class __.__ base __.__ subclasses __ ()}}").is_some());
+        assert!(ssti(b"{% for c in [1,2,3]%} {{c, c, c}} {% endfor%}").is_some());
         assert!(ssti(b"{{name}}").is_none());
+        assert!(ssti(b"{{ page / total }}").is_none());
+        assert!(ssti(b"100% {% of the time").is_none());
         assert!(ssti(b"${price} * 2").is_none());
     }
 }

@@ -241,6 +241,49 @@ impl Traversal {
     }
 }
 
+/// Files that hold a server's secrets or configuration: named as a parameter value
+/// (`?file=.htaccess`, `?page=./wp-config.php`), they are a file-inclusion probe.
+const SECRET_FILES: &[&[u8]] = &[
+    b".htaccess",
+    b".htpasswd",
+    b".env",
+    b".git/config",
+    b".git/head",
+    b".git-credentials",
+    b".bash_history",
+    b".ssh/id_rsa",
+    b".ssh/authorized_keys",
+    b".aws/credentials",
+    b".docker/config.json",
+    b".npmrc",
+    b".pgpass",
+    b".netrc",
+    b".user.ini",
+    b"web.config",
+    b"wp-config.php",
+    b"id_rsa",
+];
+
+/// A decoded parameter value (any case) that names a [`SECRET_FILES`] entry, after
+/// any `./` or `/` prefix; returns the offset of the name.
+pub fn secret_file_value(value: &[u8]) -> Option<(&'static str, usize)> {
+    let mut at = 0;
+    while let Some(rest) = value[at..]
+        .strip_prefix(b"./")
+        .or_else(|| value[at..].strip_prefix(b"/"))
+        .or_else(|| value[at..].strip_prefix(b".\\"))
+    {
+        at = value.len() - rest.len();
+    }
+    let rest = value[at..].trim_ascii_end();
+    let named = SECRET_FILES.iter().any(|f| {
+        rest.len() >= f.len()
+            && rest[..f.len()].eq_ignore_ascii_case(f)
+            && matches!(rest.get(f.len()), None | Some(b'/' | b'.' | b'~' | 0))
+    });
+    named.then_some(("secret file named as a parameter value", at))
+}
+
 impl Default for Traversal {
     fn default() -> Self {
         Traversal::new()
@@ -345,6 +388,29 @@ mod tests {
             "/..0x2f..0x2fetc/passwd",
         ] {
             assert!(t.detect(s.as_bytes()).is_some(), "{s} should be traversal");
+        }
+    }
+
+    #[test]
+    fn secret_files_named_as_values_are_flagged() {
+        use super::secret_file_value;
+        for v in [
+            ".htaccess",
+            "././.htaccess",
+            "/.ENV",
+            "wp-config.php.bak",
+            ".git/config",
+        ] {
+            assert!(secret_file_value(v.as_bytes()).is_some(), "{v}");
+        }
+        for v in [
+            "envelope",
+            ".environment",
+            "my.htaccess.guide",
+            "web.configurator",
+            "id",
+        ] {
+            assert!(secret_file_value(v.as_bytes()).is_none(), "{v}");
         }
     }
 

@@ -112,6 +112,13 @@ impl Xss {
 
     /// Judges decoded, case-folded text; returns (reason, byte offset) when XSS.
     pub fn detect(&self, t: &[u8]) -> Option<(&'static str, usize)> {
+        self.active(t)
+            .or_else(|| markup_injection(t))
+            .or_else(|| angle_probe(t))
+    }
+
+    /// Markup or script that runs in a browser as it stands.
+    fn active(&self, t: &[u8]) -> Option<(&'static str, usize)> {
         if let Some(r) = tags(t) {
             return Some(r);
         }
@@ -264,6 +271,125 @@ fn tags(t: &[u8]) -> Option<(&'static str, usize)> {
         }
     }
     None
+}
+
+/// Elements that frame a whole document or a form: user content (a comment, a product
+/// description) does not carry them, so a parameter holding one as a real tag
+/// (`</body>`, `<html xmlns:…>`, `<input type=…>`) is markup injection even when
+/// nothing in it runs script yet. Ordinary content tags (`<a href>`, `<span class>`,
+/// `<br />`, `<table width>`) are left alone: rich-text fields send those.
+const DOCUMENT_ELEMENTS: &[&[u8]] = &[
+    b"html",
+    b"head",
+    b"body",
+    b"xml",
+    b"title",
+    b"form",
+    b"input",
+    b"button",
+    b"textarea",
+    b"isindex",
+    b"keygen",
+    b"xss",
+];
+
+/// A well-formed tag of a document-level element, a namespaced XML tag
+/// (`<xss:xss>`), a tag with IE data binding (`datasrc=`) or a style attribute that
+/// can fetch or run code (CSS escapes, `url(`, `expression(`), or a markup declaration
+/// a parser acts on (`<!--`, `<![cdata[`, `<![endif]`, `<!doctype`, `<?xml`, `<?php`).
+fn markup_injection(t: &[u8]) -> Option<(&'static str, usize)> {
+    let mut from = 0;
+    while let Some(off) = memchr::memchr(b'<', &t[from..]) {
+        let p = from + off;
+        from = p + 1;
+        let rest = &t[p + 1..];
+        for decl in [
+            &b"!--"[..],
+            b"![cdata[",
+            b"![endif",
+            b"![if",
+            b"!doctype",
+            b"?xml",
+        ] {
+            if rest.starts_with(decl) {
+                return Some(("markup declaration", p));
+            }
+        }
+        if rest.starts_with(b"?php") || rest.starts_with(b"?=") || rest.starts_with(b"? ") {
+            return Some(("server-side script tag", p));
+        }
+        let closing = rest.first() == Some(&b'/');
+        let body = &rest[usize::from(closing)..];
+        let name_len = body
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b':')
+            .count();
+        if name_len == 0 || name_len > 24 || !body[0].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = &body[..name_len];
+        let namespaced = name.iter().filter(|b| **b == b':').count() == 1 && !name.ends_with(b":");
+        let after = &body[name_len..];
+        let complete = after.first() == Some(&b'>') || after.starts_with(b"/>");
+        let attributes = !closing && attribute_follows(after);
+        if (namespaced || DOCUMENT_ELEMENTS.contains(&name)) && (complete || attributes) {
+            return Some(("HTML document markup injection", p));
+        }
+        if attributes {
+            let window = &after[..after.len().min(512)];
+            let tag = &window[..memchr::memchr(b'>', window).unwrap_or(window.len())];
+            if let Some(r) = risky_attribute(tag) {
+                return Some((r, p));
+            }
+        }
+    }
+    None
+}
+
+/// IE data binding (`datasrc=`, `datafld=`, `dataformatas=`) and style attributes whose
+/// CSS can load or run code (escapes like `\0075` that spell `url`, `url(`,
+/// `expression(`, `behavior:`), inside one tag.
+fn risky_attribute(tag: &[u8]) -> Option<&'static str> {
+    for attr in [&b"datasrc"[..], b"datafld", b"dataformatas"] {
+        if memchr::memmem::find(tag, attr).is_some() {
+            return Some("tag with IE data binding");
+        }
+    }
+    let style = memchr::memmem::find(tag, b"style")?;
+    let value = skip_space(&tag[style + 5..]).strip_prefix(b"=")?;
+    let escaped = value
+        .windows(2)
+        .any(|w| w[0] == b'\\' && w[1].is_ascii_hexdigit());
+    let code = ["url(", "expression(", "behavior", "-moz-binding", "@import"]
+        .iter()
+        .any(|k| memchr::memmem::find(value, k.as_bytes()).is_some());
+    (escaped || code).then_some("style attribute with code-capable CSS")
+}
+
+/// ` name=` or ` name>`-style attributes right after a tag name (`<div style=`,
+/// `<html xmlns:xss>`), but not prose (`<a b c> d`).
+fn attribute_follows(after: &[u8]) -> bool {
+    let rest = match after.first() {
+        Some(b' ' | b'\n' | b'/') => skip_space(&after[1..]),
+        _ => return false,
+    };
+    let name = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'_'))
+        .count();
+    name > 0 && matches!(skip_space(&rest[name..]).first(), Some(b'=' | b'>'))
+}
+
+/// A parameter that is nothing but markup metacharacters (`<`, `">`, `'><`), however
+/// encoded (`&#x003c`, `\u003c`, `%253C`): the probe a filter-evasion scan sends to
+/// learn which spellings of `<` come back unescaped.
+fn angle_probe(t: &[u8]) -> Option<(&'static str, usize)> {
+    let at = memchr::memchr(b'=', t).map_or(0, |e| e + 1);
+    let v = t[at..].trim_ascii();
+    let probe = (1..=4).contains(&v.len())
+        && v.iter().all(|b| matches!(b, b'<' | b'>' | b'"' | b'\''))
+        && v.iter().any(|b| matches!(b, b'<' | b'>'));
+    probe.then_some(("markup metacharacter probe", at))
 }
 
 /// `javascript:`, `vbscript:`, `livescript:`, `data:text/html`, ignoring whitespace
@@ -661,6 +787,28 @@ mod tests {
     }
 
     #[test]
+    fn markup_injection_and_bracket_probes_are_flagged() {
+        let x = Xss::new();
+        for s in [
+            "<div style=\"background-image:\\0075\\0072\\006c\\0028'\\006a\">",
+            "</body></html>",
+            "<html xmlns:xss>",
+            "  <xss:xss>xss</xss:xss>",
+            "<span datasrc=#i datafld=c dataformatas=html></span>",
+            "<input type=text value=x>",
+            "<!--[if gte ie 4]>",
+            "<![endif]-->",
+            "<?xml:namespace prefix=\"t\">",
+            "<? echo('<scr)';",
+            "q=<",
+            "q=\">",
+            "'><",
+        ] {
+            assert!(x.detect(s.as_bytes()).is_some(), "{s} should be XSS");
+        }
+    }
+
+    #[test]
     fn look_alikes_of_obfuscated_markup_are_not_flagged() {
         let x = Xss::new();
         for s in [
@@ -670,6 +818,16 @@ mod tests {
             "background:url(/img/a.png)",
             "call `me` maybe",
             "done on time=yes",
+            "q=a<b",
+            "x<y>z",
+            "i <3 u",
+            "q=<<< back",
+            "price<5 and size>2",
+            "blah <a href=\"/path1/path2\">foo</a>",
+            "<span class=\"show-text\">regardez</span>",
+            "<table width=\"99%\" border=\"0\" cellpadding=\"1\"",
+            "faites un tour <br /><a href=\"/apps/\">galerie</a>",
+            "<div style=\"color:red\">x</div>",
         ] {
             assert!(x.detect(s.as_bytes()).is_none(), "{s} should not be XSS");
         }
