@@ -3,10 +3,11 @@
 mod cli;
 
 use clap::Parser as _;
-use mimalloc::MiMalloc;
-
+// `--features system-alloc` leaves the system allocator in place, so heap profilers
+// that hook malloc (valgrind's massif) can attribute memory.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
-static GLOBAL: MiMalloc = MiMalloc;
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = cli::Cli::parse();

@@ -38,8 +38,10 @@ pub const KEY_SEP: char = '\u{1f}';
 pub enum Window {
     /// Single-event rules: no window, only episodes.
     None,
-    /// `event_count`: sorted timestamps (ms), at most `cap`, newest kept.
-    Count(VecDeque<i64>),
+    /// `event_count`: sorted timestamps (ms), at most `cap`, newest kept. A `Vec`
+    /// (24 bytes) rather than a `VecDeque` (32): caps are thresholds, a few dozen at
+    /// most, and every live key pays for the header (field case 37).
+    Count(Vec<i64>),
     /// `value_count`: distinct values with the last time each was seen.
     Values(Vec<(Text, i64)>),
     /// `temporal`: last time each referenced rule matched (`i64::MIN`: never).
@@ -70,7 +72,7 @@ impl WindowSpec {
     fn new_window(&self) -> Window {
         match self.kind {
             None => Window::None,
-            Some(CorrelationType::EventCount) => Window::Count(VecDeque::new()),
+            Some(CorrelationType::EventCount) => Window::Count(Vec::new()),
             Some(CorrelationType::ValueCount) => Window::Values(Vec::new()),
             Some(CorrelationType::Temporal | CorrelationType::TemporalOrdered) => {
                 Window::Temporal(vec![i64::MIN; self.nrules])
@@ -116,12 +118,14 @@ impl Window {
     }
 }
 
-fn count_push(q: &mut VecDeque<i64>, cap: usize, start: i64, t: i64) -> u64 {
+fn count_push(q: &mut Vec<i64>, cap: usize, start: i64, t: i64) -> u64 {
     let at = q.partition_point(|&x| x <= t);
     q.insert(at, t);
-    while q.front().is_some_and(|&x| x < start) || q.len() > cap {
-        q.pop_front();
-    }
+    // Sorted: the ones before the window start and the oldest beyond the cap lead.
+    let stale = q
+        .partition_point(|&x| x < start)
+        .max(q.len().saturating_sub(cap));
+    q.drain(..stale);
     q.len() as u64
 }
 
@@ -194,17 +198,25 @@ impl Episode {
     }
 }
 
-/// One key's state.
+/// One key's state: 56 bytes for a key that has not fired and keeps no samples,
+/// which is what most of a full table holds (field case 37).
 #[derive(Debug)]
 pub struct Entry {
     generation: u32,
+    /// Events fed since the last episode closed (saturating).
+    seen: u32,
     /// Latest event time seen for the key (ms).
     last_ms: i64,
     window: Window,
-    episode: Option<Box<Episode>>,
+    /// The open episode and pre-fire samples, boxed: few keys ever have either.
+    extra: Option<Box<Extra>>,
+}
+
+/// The part of an [`Entry`] that only keys near or past their threshold need.
+#[derive(Debug, Default)]
+struct Extra {
+    episode: Option<Episode>,
     pre: VecDeque<Event>,
-    /// Events fed since the last episode closed.
-    seen: u64,
 }
 
 /// Counters a table reports.
@@ -291,8 +303,8 @@ impl Table {
             return;
         };
         entry.last_ms = entry.last_ms.max(t);
-        entry.seen += 1;
-        if let Some(ep) = entry.episode.as_mut() {
+        entry.seen = entry.seen.saturating_add(1);
+        if let Some(ep) = entry.extra.as_mut().and_then(|x| x.episode.as_mut()) {
             ep.add(ev, max_samples);
             return;
         }
@@ -312,14 +324,14 @@ impl Table {
         let count = if spec.kind == Some(CorrelationType::EventCount) {
             n
         } else {
-            entry.seen
+            u64::from(entry.seen)
         };
         let ep = open_episode(entry, ev, count, max_samples);
         out.push(self.detection(key, &ep, DetectionState::Fired));
         self.stats.fired += 1;
         self.stats.open_episodes += 1;
         if let Some(entry) = self.map.get_mut(key) {
-            entry.episode = Some(Box::new(ep));
+            entry.extra.get_or_insert_default().episode = Some(ep);
         }
     }
 
@@ -327,12 +339,16 @@ impl Table {
         self.next_gen = self.next_gen.wrapping_add(1);
         let entry = Entry {
             generation: self.next_gen,
+            seen: 0,
             last_ms: t,
             window: self.spec.new_window(),
-            episode: None,
-            pre: VecDeque::new(),
-            seen: 0,
+            extra: None,
         };
+        // Grow the deadline heap by a quarter, not by doubling: it holds one entry per
+        // live key, and a doubled buffer would be paid for by every table at its ceiling.
+        if self.due.len() == self.due.capacity() {
+            self.due.reserve_exact(self.due.len() / 4 + 64);
+        }
         self.due.push(Reverse((
             t.saturating_add(self.horizon_ms),
             self.next_gen,
@@ -380,7 +396,9 @@ impl Table {
     }
 
     fn close(&mut self, key: &str, entry: Entry, out: &mut Vec<Detection>) {
-        let Some(ep) = entry.episode else { return };
+        let Some(ep) = entry.extra.and_then(|x| x.episode) else {
+            return;
+        };
         self.stats.open_episodes = self.stats.open_episodes.saturating_sub(1);
         out.push(self.detection(key, &ep, DetectionState::Closed));
     }
@@ -414,14 +432,15 @@ impl Table {
     /// key ever inserted within the horizon: with 500,000 clients and a 1 h rule that
     /// is more memory than the live keys themselves (field case 37).
     fn compact_due(&mut self) {
-        if self.due.len() <= 2 * self.map.len() + 1024 {
+        let keep = self.map.len() + self.map.len() / 4 + 1024;
+        if self.due.len() <= keep {
             return;
         }
         let map = &self.map;
         self.due.retain(|Reverse((_, generation, key))| {
             map.get(key).is_some_and(|e| e.generation == *generation)
         });
-        self.due.shrink_to(2 * self.map.len() + 1024);
+        self.due.shrink_to(keep);
     }
 
     fn warn_eviction(&mut self) {
@@ -471,10 +490,11 @@ fn keep_pre_sample(entry: &mut Entry, ev: &Event, n: u64, t: Threshold, keep: us
     if keep == 0 || t.min.is_some_and(|m| n.saturating_add(keep as u64) < m) {
         return;
     }
-    if entry.pre.len() == keep {
-        entry.pre.pop_front();
+    let pre = &mut entry.extra.get_or_insert_default().pre;
+    if pre.len() == keep {
+        pre.pop_front();
     }
-    entry.pre.push_back(ev.clone());
+    pre.push_back(ev.clone());
 }
 
 fn open_episode(entry: &mut Entry, ev: &Event, count: u64, max_samples: usize) -> Episode {
@@ -485,11 +505,41 @@ fn open_episode(entry: &mut Entry, ev: &Event, count: u64, max_samples: usize) -
         head: Vec::new(),
         tail: VecDeque::new(),
     };
-    for pre in entry.pre.drain(..) {
-        ep.add(&pre, max_samples);
+    if let Some(extra) = entry.extra.as_mut() {
+        for pre in extra.pre.drain(..) {
+            ep.add(&pre, max_samples);
+        }
     }
     ep.add(ev, max_samples);
     ep.count = count.max(ep.count);
     entry.window.clear();
     ep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_that_has_not_fired_stays_small() {
+        // Every live key of a full table pays this (field case 37: 200,000 keys a rule).
+        assert!(
+            std::mem::size_of::<Entry>() <= 56,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
+    }
+
+    #[test]
+    fn count_window_drops_stale_and_excess_timestamps() {
+        let mut q = Vec::new();
+        assert_eq!(count_push(&mut q, 3, 0, 10), 1);
+        assert_eq!(count_push(&mut q, 3, 0, 5), 2);
+        assert_eq!(q, [5, 10]);
+        assert_eq!(count_push(&mut q, 3, 0, 20), 3);
+        assert_eq!(count_push(&mut q, 3, 0, 30), 3);
+        assert_eq!(q, [10, 20, 30]);
+        assert_eq!(count_push(&mut q, 3, 25, 40), 2);
+        assert_eq!(q, [30, 40]);
+    }
 }
