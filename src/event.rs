@@ -24,6 +24,19 @@ use serde::Serialize;
 /// which covers methods, statuses, addresses, most paths and user names.
 pub type Text = CompactString;
 
+/// A [`Text`] holding `v`, written into `buf`'s allocation when there is one (a
+/// parser recycling the buffers of the event before).
+pub fn text_in(buf: Option<Text>, v: &str) -> Text {
+    match buf {
+        Some(mut t) => {
+            t.clear();
+            t.push_str(v);
+            t
+        }
+        None => Text::from(v),
+    }
+}
+
 /// What kind of record an event is; maps to ECS `event.category`/`event.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -319,8 +332,13 @@ impl Event {
 
     /// Sets `url.original` and finds the query separator.
     pub fn set_url(&mut self, url: &str) {
+        self.set_url_in(url, None);
+    }
+
+    /// [`Event::set_url`] writing into `buf`'s allocation when there is one.
+    pub fn set_url_in(&mut self, url: &str, buf: Option<Text>) {
         self.query_at = memchr::memchr(b'?', url.as_bytes()).map(|i| i as u32);
-        self.url_original = Some(Text::from(url));
+        self.url_original = Some(text_in(buf, url));
     }
 
     /// A typed field's value.

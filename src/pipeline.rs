@@ -290,6 +290,7 @@ impl Pipeline {
                 m.observe_event(ev);
             }
             self.engine.process(ev, out);
+            self.sources[idx].parser.recycle(ev);
         }
         events.clear();
         self.events = events;
