@@ -307,11 +307,35 @@ impl Value<'_> {
 impl Event {
     /// A blank event from the given source, line and offset; parsers fill the rest.
     pub fn new(source: Arc<str>, offset: u64, raw: String) -> Event {
+        // Every field spelled out: `..Event::default()` built (and dropped) a default
+        // source name for every line.
         Event {
+            timestamp: Timestamp::default(),
+            tz_offset_secs: None,
             source,
             offset,
             raw,
-            ..Event::default()
+            kind: EventKind::default(),
+            source_ip: None,
+            source_port: None,
+            peer_ip: None,
+            method: None,
+            url_original: None,
+            query_at: None,
+            http_version: None,
+            status: None,
+            bytes: None,
+            referrer: None,
+            user_agent: None,
+            user_name: None,
+            forwarded_for: None,
+            action: None,
+            outcome: None,
+            log_level: None,
+            message: None,
+            extra: Vec::new(),
+            attacks: AttackClasses::default(),
+            findings: Vec::new(),
         }
     }
 
