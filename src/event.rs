@@ -10,7 +10,9 @@
 //! Sigma rules address fields by name; [`Field`] is the closed set of names with a
 //! typed home, and [`Event::get`] looks any name up, typed or extra.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -21,6 +23,19 @@ use serde::Serialize;
 /// Short owned text: strings of up to 24 bytes live inline without a heap allocation,
 /// which covers methods, statuses, addresses, most paths and user names.
 pub type Text = CompactString;
+
+/// A [`Text`] holding `v`, written into `buf`'s allocation when there is one (a
+/// parser recycling the buffers of the event before).
+pub fn text_in(buf: Option<Text>, v: &str) -> Text {
+    match buf {
+        Some(mut t) => {
+            t.clear();
+            t.push_str(v);
+            t
+        }
+        None => Text::from(v),
+    }
+}
 
 /// What kind of record an event is; maps to ECS `event.category`/`event.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
@@ -292,11 +307,35 @@ impl Value<'_> {
 impl Event {
     /// A blank event from the given source, line and offset; parsers fill the rest.
     pub fn new(source: Arc<str>, offset: u64, raw: String) -> Event {
+        // Every field spelled out: `..Event::default()` built (and dropped) a default
+        // source name for every line.
         Event {
+            timestamp: Timestamp::default(),
+            tz_offset_secs: None,
             source,
             offset,
             raw,
-            ..Event::default()
+            kind: EventKind::default(),
+            source_ip: None,
+            source_port: None,
+            peer_ip: None,
+            method: None,
+            url_original: None,
+            query_at: None,
+            http_version: None,
+            status: None,
+            bytes: None,
+            referrer: None,
+            user_agent: None,
+            user_name: None,
+            forwarded_for: None,
+            action: None,
+            outcome: None,
+            log_level: None,
+            message: None,
+            extra: Vec::new(),
+            attacks: AttackClasses::default(),
+            findings: Vec::new(),
         }
     }
 
@@ -317,8 +356,13 @@ impl Event {
 
     /// Sets `url.original` and finds the query separator.
     pub fn set_url(&mut self, url: &str) {
+        self.set_url_in(url, None);
+    }
+
+    /// [`Event::set_url`] writing into `buf`'s allocation when there is one.
+    pub fn set_url_in(&mut self, url: &str, buf: Option<Text>) {
         self.query_at = memchr::memchr(b'?', url.as_bytes()).map(|i| i as u32);
-        self.url_original = Some(Text::from(url));
+        self.url_original = Some(text_in(buf, url));
     }
 
     /// A typed field's value.
@@ -378,14 +422,7 @@ impl Event {
     pub fn to_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         map.insert("@timestamp".into(), self.timestamp.to_string().into());
-        for (field, name) in Field::NAMES {
-            if matches!(
-                field,
-                Field::Timestamp | Field::Attacks | Field::UrlPath | Field::UrlQuery
-            ) {
-                continue;
-            }
-            let Some(v) = self.field(field) else { continue };
+        for (_, name, v) in self.exported_fields() {
             let json = match v {
                 Value::Str(s) => serde_json::Value::from(s),
                 Value::Ip(ip) => ip.to_string().into(),
@@ -416,6 +453,160 @@ impl Event {
         }
         serde_json::Value::Object(map)
     }
+}
+
+/// A leaf of the object [`Event::write_json`] writes.
+enum Leaf<'a> {
+    /// Text from the log, passed through the redactor.
+    Str(&'a str),
+    /// A formatted timestamp or address, or a fixed name: nothing a redactor would
+    /// touch.
+    Plain(String),
+    Fixed(&'static str),
+    Int(i64),
+    U64(u64),
+    Attacks(AttackClasses),
+    Findings(&'a [Finding]),
+}
+
+/// Appends `s` as a JSON string, escaped exactly as `serde_json` escapes it.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Appends a JSON integer.
+pub fn write_json_int(out: &mut Vec<u8>, n: impl fmt::Display) {
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{n}");
+}
+
+impl Event {
+    /// Writes the same bytes as `self.to_json().to_string()`, without building the
+    /// `serde_json::Value`: keys in the same (sorted) order, a later duplicate key
+    /// replacing an earlier one. Every string value that holds text from the log goes
+    /// through `text` first (the printer passes the redactor, and gets what
+    /// redacting every string of the built value gives); timestamps, addresses, the
+    /// event kind and attack class names are fixed spellings that no redaction rule
+    /// matches, and are written as they are.
+    pub fn write_json(&self, out: &mut Vec<u8>, text: &dyn Fn(&str) -> Cow<'_, str>) {
+        let mut leaves: Vec<(&str, Leaf<'_>)> = Vec::with_capacity(24 + self.extra.len());
+        leaves.push(("@timestamp", Leaf::Plain(self.timestamp.to_string())));
+        for (field, name, v) in self.exported_fields() {
+            leaves.push((
+                name,
+                match v {
+                    Value::Str(_) if field == Field::Kind => Leaf::Fixed(self.kind.as_str()),
+                    Value::Str(s) => Leaf::Str(s),
+                    Value::Ip(ip) => Leaf::Plain(ip.to_string()),
+                    Value::Int(n) => Leaf::Int(n),
+                },
+            ));
+        }
+        if let Some(p) = self.url_path() {
+            leaves.push(("url.path", Leaf::Str(p)));
+        }
+        if let Some(q) = self.url_query() {
+            leaves.push(("url.query", Leaf::Str(q)));
+        }
+        if let Some(off) = self.tz_offset_secs {
+            leaves.push(("event.timezone_offset_seconds", Leaf::Int(off.into())));
+        }
+        leaves.push(("log.offset", Leaf::U64(self.offset)));
+        for (k, v) in &self.extra {
+            leaves.push((k.as_str(), Leaf::Str(v.as_str())));
+        }
+        if !self.attacks.is_empty() {
+            leaves.push(("palisade.attack", Leaf::Attacks(self.attacks)));
+            leaves.push(("palisade.findings", Leaf::Findings(&self.findings)));
+        }
+        write_json_map(out, &mut leaves, |out, leaf| match leaf {
+            Leaf::Str(s) => write_json_str(out, &text(s)),
+            Leaf::Plain(s) => write_json_str(out, s),
+            Leaf::Fixed(s) => write_json_str(out, s),
+            Leaf::Int(n) => write_json_int(out, *n),
+            Leaf::U64(n) => write_json_int(out, *n),
+            Leaf::Attacks(a) => {
+                out.push(b'[');
+                for (j, name) in a.names().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(out, name);
+                }
+                out.push(b']');
+            }
+            Leaf::Findings(f) => write_findings(out, f, text),
+        });
+    }
+
+    /// The typed fields `to_json` exports under their own name, with their values
+    /// (the time and the URL parts are written separately).
+    fn exported_fields(&self) -> impl Iterator<Item = (Field, &'static str, Value<'_>)> {
+        Field::NAMES
+            .into_iter()
+            .filter(|(field, _)| {
+                !matches!(
+                    field,
+                    Field::Timestamp | Field::Attacks | Field::UrlPath | Field::UrlQuery
+                )
+            })
+            .filter_map(|(field, name)| self.field(field).map(|v| (field, name, v)))
+    }
+}
+
+/// Writes `entries` as a JSON object the way a `serde_json::Map` is written: keys in
+/// sorted order, and of a key given twice only the later value.
+pub fn write_json_map<V>(
+    out: &mut Vec<u8>,
+    entries: &mut [(&str, V)],
+    mut value: impl FnMut(&mut Vec<u8>, &V),
+) {
+    // Stable: of equal keys, the one given last stays last.
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    out.push(b'{');
+    let mut first = true;
+    for (i, (name, v)) in entries.iter().enumerate() {
+        if entries.get(i + 1).is_some_and(|next| next.0 == *name) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_json_str(out, name);
+        out.push(b':');
+        value(out, v);
+    }
+    out.push(b'}');
+}
+
+/// Findings as the sorted-key objects `serde_json::to_value` makes of them.
+fn write_findings(out: &mut Vec<u8>, findings: &[Finding], text: &dyn Fn(&str) -> Cow<'_, str>) {
+    out.push(b'[');
+    for (i, f) in findings.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let fields: [(&str, &str); 5] = [
+            ("class", f.class),
+            ("decoding", &f.decoding),
+            ("excerpt", &f.excerpt),
+            ("part", f.part),
+            ("reason", &f.reason),
+        ];
+        out.push(b'{');
+        for (j, (k, v)) in fields.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            write_json_str(out, k);
+            out.push(b':');
+            write_json_str(out, &text(v));
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ pub struct Pipeline {
     sources: Vec<SourceRuntime>,
     classifier: Classifier,
     engine: Engine,
-    allowlist: Vec<IpNet>,
+    allowlist: Allowlist,
     metrics: Option<Arc<Metrics>>,
     counters: MinuteCounters,
     events: Vec<Event>,
@@ -80,6 +80,46 @@ pub struct Pipeline {
     /// Manual unbans (scope, when): a client's events from before its unban are not
     /// counted again, e.g. when a restart replays them (field case 19).
     forgiven: Vec<(IpNet, Timestamp)>,
+}
+
+/// Networks whose clients are left out of detection, as masks ready to compare: the
+/// check runs on every event.
+struct Allowlist {
+    /// (network, netmask) of each IPv4 network.
+    v4: Vec<(u32, u32)>,
+    /// (network, netmask) of each IPv6 network.
+    v6: Vec<(u128, u128)>,
+}
+
+impl Allowlist {
+    fn new(nets: &[IpNet]) -> Allowlist {
+        let mut list = Allowlist {
+            v4: Vec::new(),
+            v6: Vec::new(),
+        };
+        for net in nets {
+            match net {
+                IpNet::V4(n) => list.v4.push((n.network().into(), n.netmask().into())),
+                IpNet::V6(n) => list.v6.push((n.network().into(), n.netmask().into())),
+            }
+        }
+        list
+    }
+
+    /// What `IpNet::contains` says for any of the networks: an address is in a
+    /// network of its own family whose masked bits it shares.
+    fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+        }
+    }
 }
 
 /// Always left out of detection: the host talking to itself.
@@ -97,8 +137,9 @@ impl Pipeline {
         rules: Arc<RuleSet>,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Pipeline, PipelineError> {
-        let mut allowlist = loopback().to_vec();
-        allowlist.extend(config.network.allowlist.iter().copied());
+        let mut nets = loopback().to_vec();
+        nets.extend(config.network.allowlist.iter().copied());
+        let allowlist = Allowlist::new(&nets);
         let mut pipeline = Pipeline {
             sources: Vec::new(),
             classifier: Classifier::new(),
@@ -216,7 +257,9 @@ impl Pipeline {
     /// parsed when it was cut at the source's `max_line_bytes`.
     fn drain_events(&mut self, idx: usize, cut: Option<u64>, out: &mut Vec<Detection>) {
         let mut events = std::mem::take(&mut self.events);
-        for mut ev in events.drain(..) {
+        // Worked on in place and dropped together: moving each several-hundred-byte
+        // event out of the vector showed in profiles.
+        for ev in events.iter_mut() {
             let src = &mut self.sources[idx];
             src.stats.events += 1;
             if let Some(m) = &src.metrics {
@@ -225,34 +268,32 @@ impl Pipeline {
             if self.clock.is_none_or(|c| ev.timestamp > c) {
                 self.clock = Some(ev.timestamp);
             }
-            if self.is_allowlisted(ev.source_ip) {
+            if ev.source_ip.is_some_and(|ip| self.allowlist.contains(ip)) {
                 self.sources[idx].stats.allowlisted += 1;
                 if let Some(m) = &self.metrics {
                     m.inc_allowlisted();
                 }
                 continue;
             }
-            if self.is_forgiven(&ev) {
+            if self.is_forgiven(ev) {
                 self.sources[idx].stats.forgiven += 1;
                 continue;
             }
-            if cut == Some(ev.offset) && drop_cut_tail(&mut ev) {
+            if cut == Some(ev.offset) && drop_cut_tail(ev) {
                 self.sources[idx].stats.cut_fields += 1;
             }
             if ev.url_original.is_some() || ev.user_agent.is_some() {
-                self.classifier.classify(&mut ev);
+                self.classifier.classify(ev);
             }
-            self.counters.observe_event(&ev);
+            self.counters.observe_event(ev);
             if let Some(m) = &self.metrics {
-                m.observe_event(&ev);
+                m.observe_event(ev);
             }
-            self.engine.process(&ev, out);
+            self.engine.process(ev, out);
+            self.sources[idx].parser.recycle(ev);
         }
+        events.clear();
         self.events = events;
-    }
-
-    fn is_allowlisted(&self, ip: Option<IpAddr>) -> bool {
-        ip.is_some_and(|ip| self.allowlist.iter().any(|n| n.contains(&ip)))
     }
 
     fn is_forgiven(&self, ev: &Event) -> bool {
@@ -392,5 +433,35 @@ fn format_mismatch_detection(m: &FormatMismatch, line: &Line, out: &mut Vec<Dete
             samples: vec![sample.clone()],
             state,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowlist_masks_agree_with_ipnet() {
+        let nets: Vec<IpNet> = ["127.0.0.0/8", "10.1.2.3/16", "2001:db8::5/32", "::1/128"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let list = Allowlist::new(&nets);
+        for ip in [
+            "127.0.0.1",
+            "128.0.0.1",
+            "10.1.200.9",
+            "10.2.0.1",
+            "2001:db8:ffff::1",
+            "2001:db9::1",
+            "::1",
+            "::2",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let want = nets.iter().any(|n| n.contains(&ip));
+            assert_eq!(list.contains(ip), want, "{ip}");
+        }
     }
 }

@@ -9,14 +9,17 @@ use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
-use palisade::detect::{Detection, Level};
-use palisade::store::redact::{redact, redact_json};
+use palisade::detect::{Detection, DetectionState, Level};
+use palisade::event::{write_json_int, write_json_map, write_json_str};
+use palisade::store::redact::redact;
 
 /// Writes detections to stdout in the chosen style.
 pub struct DetectionPrinter {
     json: bool,
     color: bool,
     out: io::BufWriter<io::Stdout>,
+    /// One JSON line, reused.
+    buf: Vec<u8>,
     /// stdout went away (`palisade scan | head`): stop writing, quietly.
     closed: bool,
     /// Another write error was already reported.
@@ -29,6 +32,7 @@ impl DetectionPrinter {
             json,
             color,
             out: io::BufWriter::new(io::stdout()),
+            buf: Vec::new(),
             closed: false,
             reported: false,
         }
@@ -40,17 +44,15 @@ impl DetectionPrinter {
         if self.closed {
             return;
         }
-        let text = if self.json {
-            let mut v = d.to_json();
-            redact_json(&mut v);
-            v.to_string()
+        self.buf.clear();
+        if self.json {
+            write_detection_json(&mut self.buf, d);
         } else {
-            render_line(d, self.color)
-        };
-        let res = self
-            .out
-            .write_all(text.as_bytes())
-            .and_then(|()| self.out.write_all(b"\n"));
+            self.buf
+                .extend_from_slice(render_line(d, self.color).as_bytes());
+        }
+        self.buf.push(b'\n');
+        let res = self.out.write_all(&self.buf);
         self.handle(res);
     }
 
@@ -72,6 +74,52 @@ impl DetectionPrinter {
             Err(_) => {}
         }
     }
+}
+
+/// Writes the bytes of `redact_json(d.to_json()).to_string()` without building the
+/// `serde_json::Value`: sorted keys, every string that can hold log or rule text
+/// redacted (times, the level and the state are fixed spellings no rule matches).
+pub fn write_detection_json(out: &mut Vec<u8>, d: &Detection) {
+    out.extend_from_slice(b"{\"count\":");
+    write_json_int(out, d.count);
+    out.extend_from_slice(b",\"first_seen\":");
+    write_json_str(out, &d.first_seen.to_string());
+    out.extend_from_slice(b",\"key\":");
+    let mut key: Vec<(&str, &str)> = d
+        .key
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    write_json_map(out, &mut key, |out, v| write_json_str(out, &redact(v)));
+    out.extend_from_slice(b",\"last_seen\":");
+    write_json_str(out, &d.last_seen.to_string());
+    out.extend_from_slice(b",\"rule\":{\"id\":");
+    write_json_str(out, &redact(&d.rule.id));
+    out.extend_from_slice(b",\"level\":");
+    write_json_str(out, d.rule.level.as_str());
+    out.extend_from_slice(b",\"tags\":[");
+    for (i, tag) in d.rule.tags.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, &redact(tag));
+    }
+    out.extend_from_slice(b"],\"title\":");
+    write_json_str(out, &redact(&d.rule.title));
+    out.extend_from_slice(b"},\"samples\":[");
+    for (i, sample) in d.samples.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        sample.write_json(out, &redact);
+    }
+    out.extend_from_slice(b"],\"state\":");
+    let state = match d.state {
+        DetectionState::Fired => "fired",
+        DetectionState::Closed => "closed",
+    };
+    write_json_str(out, state);
+    out.push(b'}');
 }
 
 /// One readable line per detection, with the first sample's request or message.
@@ -135,6 +183,70 @@ fn paint_level(text: &str, level: Level) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_line_is_the_redacted_value_written_out() {
+        use std::sync::Arc;
+
+        use palisade::detect::RuleMeta;
+        use palisade::event::{AttackClasses, Event, Finding};
+        use palisade::store::redact::redact_json;
+
+        let mut a = Event::new(
+            Arc::from("web"),
+            42,
+            "GET /login?password=hunter2 \"\u{1}é\"".into(),
+        );
+        a.source_ip = Some("2001:db8::1".parse().unwrap());
+        a.peer_ip = Some("10.0.0.1".parse().unwrap());
+        a.tz_offset_secs = Some(-3600);
+        a.method = Some("GET".into());
+        a.set_url("/login?password=hunter2&token=abcdefgh");
+        a.status = Some(401);
+        a.bytes = Some(u64::MAX >> 2);
+        a.user_agent = Some("Bearer 0123456789abcdef".into());
+        a.push_extra("url.query", "shadowed");
+        a.push_extra("nginx.zone", "a");
+        a.push_extra("nginx.zone", "b");
+        a.push_extra("palisade.attack", "overwritten");
+        a.attacks.insert(AttackClasses::SQLI);
+        a.attacks.insert(AttackClasses::XSS);
+        a.findings.push(Finding {
+            class: "sqli",
+            part: "url.query",
+            decoding: "percent".into(),
+            excerpt: "password=x".into(),
+            reason: "union select".into(),
+        });
+        let b = Event::new(Arc::from("web"), 0, String::new());
+        for samples in [vec![], vec![a.clone()], vec![a, b]] {
+            let d = Detection {
+                rule: Arc::new(RuleMeta {
+                    id: "r-1".into(),
+                    name: None,
+                    title: "Title with secret: abc".into(),
+                    level: Level::High,
+                    tags: vec!["attack.t1110".into(), "x".into()],
+                    description: String::new(),
+                }),
+                key: vec![
+                    ("source.ip".into(), "192.0.2.1".into()),
+                    ("a.key".into(), "api_key=zzz".into()),
+                    ("a.key".into(), "later".into()),
+                ],
+                count: 7,
+                first_seen: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+                last_seen: jiff::Timestamp::from_second(1_700_000_100).unwrap(),
+                samples,
+                state: DetectionState::Closed,
+            };
+            let mut want = d.to_json();
+            redact_json(&mut want);
+            let mut got = Vec::new();
+            write_detection_json(&mut got, &d);
+            assert_eq!(String::from_utf8(got).unwrap(), want.to_string());
+        }
+    }
 
     #[test]
     fn terminal_escapes_from_log_text_are_neutralised() {

@@ -45,6 +45,10 @@ pub trait Parser: Send {
     /// used by parsers whose lines may carry no time of their own instead of the
     /// previous line's time. Parsers that always read a time ignore it.
     fn set_time_hint(&mut self, _time: jiff::Timestamp) {}
+    /// Hands back an event this parser made, once detection is done with it, so that
+    /// its buffers can hold the next line's fields instead of new allocations.
+    /// Parsers that keep nothing ignore it.
+    fn recycle(&mut self, _ev: &mut Event) {}
 }
 
 /// Why a line did not parse. `reason()` is the metrics label.
