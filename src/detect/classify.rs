@@ -96,6 +96,9 @@ pub struct Classifier {
 struct Out {
     classes: AttackClasses,
     findings: Vec<Finding>,
+    /// Every [`Out::add`] call, deduplicated or not: a part judged with no call is
+    /// clean whatever the other parts found.
+    calls: u32,
 }
 
 impl Out {
@@ -108,6 +111,7 @@ impl Out {
         at: usize,
         reason: &str,
     ) {
+        self.calls += 1;
         let name = class.names().next().unwrap_or("?");
         if self
             .findings
@@ -150,7 +154,7 @@ impl Classifier {
     pub fn classify(&self, ev: &mut Event) {
         let mut out = Out::default();
         if let Some(path) = ev.url_path() {
-            self.inspect_path(path, &mut out);
+            cached_clean(&PATHS_SEEN, path, &mut out, |o| self.inspect_path(path, o));
         }
         if let Some(query) = ev.url_query() {
             self.inspect_query(query, PART_QUERY, &mut out);
@@ -221,7 +225,10 @@ impl Classifier {
     fn inspect_query(&self, query: &str, part: &'static str, out: &mut Out) {
         for seg in clip(query.as_bytes()).split(|b| *b == b'&') {
             if QUERY_BYTES.hit(seg) || second_equals(seg) {
-                self.inspect_value(part, seg, true, out);
+                // Whether a value is clean does not depend on the part it came in.
+                cached_clean(&VALUES_SEEN, seg, out, |o| {
+                    self.inspect_value(part, seg, true, o)
+                });
             } else if let Some(at) = cmdi::recon_value(seg) {
                 let ctx = (&Steps::default(), seg);
                 out.add(
@@ -371,18 +378,24 @@ impl Default for Classifier {
     }
 }
 
-/// Slots in each per-thread cache of header values already judged clean.
+/// Slots in each per-thread cache of values already judged clean.
 const CACHE_SLOTS: usize = 16_384;
 
-/// Header values recently judged clean, direct-mapped by a cheap sampled hash and
-/// confirmed by full comparison, so a collision costs a re-check, never a wrong
-/// answer. User agents and referrers repeat heavily in real traffic; this takes the
-/// automaton pass off the hot path.
+/// Longest value a clean cache keeps (longer ones are judged every time).
+const CACHE_MAX_BYTES: usize = 1024;
+
+/// Values recently judged clean, direct-mapped by a hash of every byte and confirmed
+/// by full comparison, so a collision costs a re-check, never a wrong answer. Paths,
+/// query values, user agents and referrers repeat heavily in real traffic; this
+/// takes the decoding and the detectors off the hot path for the repeats. A value's
+/// verdict depends on its bytes only, never on the rest of the request.
 struct CleanCache {
-    slots: Vec<Option<Box<str>>>,
+    slots: Vec<Option<Box<[u8]>>>,
 }
 
 thread_local! {
+    static PATHS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
+    static VALUES_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
     static AGENTS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
     static REFERRERS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
 }
@@ -394,22 +407,21 @@ impl CleanCache {
         }
     }
 
-    /// Hash of the length and five 8-byte samples; no copies, no loop over the bytes.
-    fn slot(s: &str) -> usize {
-        let b = s.as_bytes();
-        let n = b.len();
-        let mut h = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        if n < 8 {
-            for &c in b {
-                h = (h ^ u64::from(c)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            }
-        } else {
-            for at in [0, n / 4, n / 2, n * 3 / 4, n - 8] {
-                let at = at.min(n - 8);
-                let w = u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default());
-                h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            }
+    /// Multiply-rotate hash over 8-byte words. Every byte counts: agents that differ in
+    /// one version digit have the same length and must not share a slot.
+    fn slot(b: &[u8]) -> usize {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = (b.len() as u64).wrapping_mul(K);
+        let mut words = b.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+            h = (h.rotate_left(23) ^ w).wrapping_mul(K);
         }
+        let mut last = 0u64;
+        for (i, &c) in words.remainder().iter().enumerate() {
+            last |= u64::from(c) << (8 * i);
+        }
+        h = (h.rotate_left(23) ^ last).wrapping_mul(K);
         (h >> 50) as usize % CACHE_SLOTS
     }
 }
@@ -417,18 +429,19 @@ impl CleanCache {
 /// Runs `inspect` unless `value` is cached as clean; caches it when it comes out clean.
 fn cached_clean(
     cache: &'static LocalKey<RefCell<CleanCache>>,
-    value: &str,
+    value: impl AsRef<[u8]>,
     out: &mut Out,
     inspect: impl FnOnce(&mut Out),
 ) {
+    let value = value.as_ref();
     let slot = CleanCache::slot(value);
     let hit = cache.with_borrow(|c| c.slots[slot].as_deref() == Some(value));
     if hit {
         return;
     }
-    let before = out.findings.len();
+    let before = out.calls;
     inspect(out);
-    if out.findings.len() == before && value.len() <= 1024 {
+    if out.calls == before && value.len() <= CACHE_MAX_BYTES {
         cache.with_borrow_mut(|c| c.slots[slot] = Some(value.into()));
     }
 }
