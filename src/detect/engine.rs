@@ -128,7 +128,7 @@ impl Engine {
         self.tick(ev.timestamp.as_millisecond(), out);
         let rules = Arc::clone(&self.rules);
         self.marks.clear();
-        let facts = EventFacts::of(ev, rules.wanted_fields);
+        let facts = EventFacts::of(ev);
         for (&i, pre) in rules.active.iter().zip(&rules.active_prefilters) {
             if !pre.admits(&facts) {
                 continue;
@@ -313,24 +313,33 @@ fn single_key(ev: &Event) -> Text {
 }
 
 /// Appends a value's text; IPv4 addresses (the usual key) are written digit by digit
-/// because `Display` for addresses costs more than the rest of a lookup.
+/// into a stack buffer and appended once, because `Display` for addresses and
+/// per-character pushes both cost more than the rest of a lookup.
 fn push_value(key: &mut Text, v: &Value<'_>) {
     let Value::Ip(std::net::IpAddr::V4(ip)) = v else {
         with_text(v, |s| key.push_str(s));
         return;
     };
+    let mut buf = [0u8; 15];
+    let mut n = 0;
     for (i, octet) in ip.octets().into_iter().enumerate() {
         if i > 0 {
-            key.push('.');
+            buf[n] = b'.';
+            n += 1;
         }
         if octet >= 100 {
-            key.push(char::from(b'0' + octet / 100));
+            buf[n] = b'0' + octet / 100;
+            n += 1;
         }
         if octet >= 10 {
-            key.push(char::from(b'0' + octet / 10 % 10));
+            buf[n] = b'0' + octet / 10 % 10;
+            n += 1;
         }
-        key.push(char::from(b'0' + octet % 10));
+        buf[n] = b'0' + octet % 10;
+        n += 1;
     }
+    // Only ASCII digits and dots were written.
+    key.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
 }
 
 /// The group-by values joined, or `None` when a group-by field is absent (such

@@ -7,6 +7,8 @@
 //! a couple of integer tests and without touching the rule's selections at all.
 //! Facts are only ever dropped, never invented, so the prefilter cannot hide a match.
 
+use std::cell::Cell;
+
 use super::Selection;
 use super::condition::Cond;
 use super::fields::FieldRef;
@@ -58,37 +60,54 @@ impl Default for Prefilter {
     }
 }
 
-/// What the prefilters look at, computed once per event.
-#[derive(Debug, Clone, Copy)]
-pub struct EventFacts {
+/// What the prefilters look at. Kind, attack classes and status are read once per
+/// event; field presence is looked up only for the fields a rule that passed those
+/// tests needs, and remembered for the next rule.
+#[derive(Debug)]
+pub struct EventFacts<'e> {
+    ev: &'e Event,
     kind: u8,
     attacks: u16,
     status: Option<u16>,
-    present: u32,
+    /// Fields whose presence has been looked up, and which of those are present.
+    known: Cell<u32>,
+    present: Cell<u32>,
 }
 
-impl EventFacts {
-    /// Facts of `ev`; only the fields in `wanted` are checked for presence.
+impl<'e> EventFacts<'e> {
+    /// Facts of `ev`.
     #[inline]
-    pub fn of(ev: &Event, wanted: u32) -> EventFacts {
-        let mut present = 0;
-        let mut bits = wanted;
-        while bits != 0 {
-            let i = bits.trailing_zeros();
-            bits &= bits - 1;
-            if Field::NAMES
-                .get(i as usize)
-                .is_some_and(|(f, _)| ev.field(*f).is_some())
-            {
-                present |= 1 << i;
-            }
-        }
+    pub fn of(ev: &'e Event) -> EventFacts<'e> {
         EventFacts {
+            ev,
             kind: kind_bit(ev.kind),
             attacks: ev.attacks.0,
             status: ev.status,
-            present,
+            known: Cell::new(0),
+            present: Cell::new(0),
         }
+    }
+
+    /// Whether every field in `need` is present.
+    #[inline]
+    fn has_all(&self, need: u32) -> bool {
+        let mut bits = need & !self.known.get();
+        if bits != 0 {
+            let mut present = self.present.get();
+            self.known.set(self.known.get() | bits);
+            while bits != 0 {
+                let i = bits.trailing_zeros();
+                bits &= bits - 1;
+                if Field::NAMES
+                    .get(i as usize)
+                    .is_some_and(|(f, _)| self.ev.field(*f).is_some())
+                {
+                    present |= 1 << i;
+                }
+            }
+            self.present.set(present);
+        }
+        need & !self.present.get() == 0
     }
 }
 
@@ -98,10 +117,10 @@ impl Prefilter {
     pub fn admits(&self, f: &EventFacts) -> bool {
         self.kinds & f.kind != 0
             && (self.attacks == 0 || self.attacks & f.attacks != 0)
-            && self.present & !f.present == 0
             && self
                 .status
                 .is_none_or(|(lo, hi)| f.status.is_some_and(|s| s >= lo && s <= hi))
+            && (self.present == 0 || f.has_all(self.present))
     }
 
     /// Both sets of facts (a conjunction); where both constrain one thing, either
@@ -323,7 +342,7 @@ mod tests {
                 ..Event::default()
             };
             assert!(d.matches(&ev));
-            assert!(d.prefilter.admits(&EventFacts::of(&ev, set.wanted_fields)));
+            assert!(d.prefilter.admits(&EventFacts::of(&ev)));
         }
     }
 }
