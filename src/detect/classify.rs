@@ -23,6 +23,7 @@ pub mod xss;
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
+use crate::detect::memo::Memo;
 use crate::event::{AttackClasses, Event, Finding};
 
 use decode::Steps;
@@ -384,46 +385,17 @@ const CACHE_SLOTS: usize = 16_384;
 /// Longest value a clean cache keeps (longer ones are judged every time).
 const CACHE_MAX_BYTES: usize = 1024;
 
-/// Values recently judged clean, direct-mapped by a hash of every byte and confirmed
-/// by full comparison, so a collision costs a re-check, never a wrong answer. Paths,
-/// query values, user agents and referrers repeat heavily in real traffic; this
-/// takes the decoding and the detectors off the hot path for the repeats. A value's
-/// verdict depends on its bytes only, never on the rest of the request.
-struct CleanCache {
-    slots: Vec<Option<Box<[u8]>>>,
-}
+/// Values recently judged clean ([`Memo`]). Paths, query values, user agents and
+/// referrers repeat heavily in real traffic; this takes the decoding and the
+/// detectors off the hot path for the repeats. A value's verdict depends on its
+/// bytes only, never on the rest of the request.
+type CleanCache = Memo<()>;
 
 thread_local! {
-    static PATHS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
-    static VALUES_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
-    static AGENTS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
-    static REFERRERS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
-}
-
-impl CleanCache {
-    fn new() -> CleanCache {
-        CleanCache {
-            slots: vec![None; CACHE_SLOTS],
-        }
-    }
-
-    /// Multiply-rotate hash over 8-byte words. Every byte counts: agents that differ in
-    /// one version digit have the same length and must not share a slot.
-    fn slot(b: &[u8]) -> usize {
-        const K: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut h = (b.len() as u64).wrapping_mul(K);
-        let mut words = b.chunks_exact(8);
-        for w in &mut words {
-            let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
-            h = (h.rotate_left(23) ^ w).wrapping_mul(K);
-        }
-        let mut last = 0u64;
-        for (i, &c) in words.remainder().iter().enumerate() {
-            last |= u64::from(c) << (8 * i);
-        }
-        h = (h.rotate_left(23) ^ last).wrapping_mul(K);
-        (h >> 50) as usize % CACHE_SLOTS
-    }
+    static PATHS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
+    static VALUES_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
+    static AGENTS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
+    static REFERRERS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
 }
 
 /// Runs `inspect` unless `value` is cached as clean; caches it when it comes out clean.
@@ -434,15 +406,13 @@ fn cached_clean(
     inspect: impl FnOnce(&mut Out),
 ) {
     let value = value.as_ref();
-    let slot = CleanCache::slot(value);
-    let hit = cache.with_borrow(|c| c.slots[slot].as_deref() == Some(value));
-    if hit {
+    if cache.with_borrow(|c| c.get(0, value).is_some()) {
         return;
     }
     let before = out.calls;
     inspect(out);
     if out.calls == before && value.len() <= CACHE_MAX_BYTES {
-        cache.with_borrow_mut(|c| c.slots[slot] = Some(value.into()));
+        cache.with_borrow_mut(|c| c.put(0, value, ()));
     }
 }
 
