@@ -158,7 +158,9 @@ impl Classifier {
             cached_clean(&PATHS_SEEN, path, &mut out, |o| self.inspect_path(path, o));
         }
         if let Some(query) = ev.url_query() {
-            self.inspect_query(query, PART_QUERY, &mut out);
+            cached_clean(&QUERIES_SEEN, query, &mut out, |o| {
+                self.inspect_query(query, PART_QUERY, o)
+            });
         }
         if let Some(ua) = ev.user_agent.as_deref() {
             cached_clean(&AGENTS_SEEN, ua, &mut out, |o| self.inspect_agent(ua, o));
@@ -393,6 +395,7 @@ type CleanCache = Memo<()>;
 
 thread_local! {
     static PATHS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
+    static QUERIES_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
     static VALUES_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
     static AGENTS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
     static REFERRERS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));

@@ -1,9 +1,10 @@
 //! The detection engine: runs the active Sigma rules over each event, feeds
 //! correlations, and turns matches into [`Detection`] episodes.
 //!
-//! Per event ([`Engine::process`]): every active detection rule is tested (their
-//! tests are ordered cheapest first, so an ordinary access line is rejected by an
-//! integer or bit-set comparison in most rules); a generating rule's match goes to
+//! Per event ([`Engine::process`]): the active detection rules whose prefilters admit
+//! the event's shape (kind, attack classes, status; the list is remembered per
+//! shape, so an ordinary access line visits two or three rules) are tested, their
+//! tests ordered cheapest first; a generating rule's match goes to
 //! its episode [`Table`] keyed by `source.ip`; a rule that feeds correlations marks
 //! them, and each marked correlation gets the event once, keyed by its `group-by`.
 //!
@@ -21,7 +22,7 @@ use serde::Serialize;
 use crate::config::DetectionConfig;
 use crate::detect::correlate::{KEY_SEP, Limits, Observation, Table, TableStats, WindowSpec};
 use crate::detect::sigma::fields::{FieldRef, with_text};
-use crate::detect::sigma::prefilter::EventFacts;
+use crate::detect::sigma::prefilter::{Candidates, EventFacts};
 use crate::detect::sigma::{CorrelationRule, CorrelationType, DetectionRule, RuleSet, Threshold};
 use crate::detect::{Detection, RuleMeta};
 use crate::event::{Event, Field, Text, Value};
@@ -89,6 +90,8 @@ pub struct Engine {
     events: u64,
     /// Scratch: (correlation, bit set of its referenced rules the event matched).
     marks: Vec<(usize, u64)>,
+    /// Active rules by event shape (kind, attack classes, status).
+    candidates: Candidates,
 }
 
 impl Engine {
@@ -118,6 +121,7 @@ impl Engine {
             next_due: i64::MAX,
             events: 0,
             marks: Vec::new(),
+            candidates: Candidates::default(),
         }
     }
 
@@ -129,10 +133,15 @@ impl Engine {
         let rules = Arc::clone(&self.rules);
         self.marks.clear();
         let facts = EventFacts::of(ev);
-        for (&i, pre) in rules.active.iter().zip(&rules.active_prefilters) {
-            if !pre.admits(&facts) {
+        let candidates = self
+            .candidates
+            .for_shape(facts.shape(), &rules.active_prefilters);
+        for &at in candidates {
+            let at = at as usize;
+            if !rules.active_prefilters[at].admits_fields(&facts) {
                 continue;
             }
+            let i = rules.active[at];
             let d = &rules.detections[i];
             if !d.matches(ev) {
                 continue;

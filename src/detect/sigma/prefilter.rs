@@ -60,15 +60,22 @@ impl Default for Prefilter {
     }
 }
 
-/// What the prefilters look at. Kind, attack classes and status are read once per
-/// event; field presence is looked up only for the fields a rule that passed those
-/// tests needs, and remembered for the next rule.
-#[derive(Debug)]
-pub struct EventFacts<'e> {
-    ev: &'e Event,
+/// The facts of an event that are cheap to compare: kind, attack classes, status.
+/// Ordinary traffic comes in a handful of shapes (an access line, no attack, 200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
     kind: u8,
     attacks: u16,
     status: Option<u16>,
+}
+
+/// What the prefilters look at. The shape is read once per event; field presence is
+/// looked up only for the fields a rule that passed the shape tests needs, and
+/// remembered for the next rule.
+#[derive(Debug)]
+pub struct EventFacts<'e> {
+    ev: &'e Event,
+    shape: Shape,
     /// Fields whose presence has been looked up, and which of those are present.
     known: Cell<u32>,
     present: Cell<u32>,
@@ -80,12 +87,18 @@ impl<'e> EventFacts<'e> {
     pub fn of(ev: &'e Event) -> EventFacts<'e> {
         EventFacts {
             ev,
-            kind: kind_bit(ev.kind),
-            attacks: ev.attacks.0,
-            status: ev.status,
+            shape: Shape {
+                kind: kind_bit(ev.kind),
+                attacks: ev.attacks.0,
+                status: ev.status,
+            },
             known: Cell::new(0),
             present: Cell::new(0),
         }
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
     }
 
     /// Whether every field in `need` is present.
@@ -111,16 +124,65 @@ impl<'e> EventFacts<'e> {
     }
 }
 
+/// Slots of the per-shape candidate lists (direct-mapped; a power of two).
+const SHAPE_SLOTS: usize = 64;
+
+/// Per shape, the positions of the rules whose prefilters admit it, so an event of
+/// a shape seen before only visits the rules that can match it (usually two or
+/// three of the active rules).
+#[derive(Debug)]
+pub struct Candidates {
+    slots: Vec<Option<(Shape, Box<[u32]>)>>,
+}
+
+impl Default for Candidates {
+    fn default() -> Self {
+        Candidates {
+            slots: vec![None; SHAPE_SLOTS],
+        }
+    }
+}
+
+impl Candidates {
+    /// Positions in `prefilters` of those admitting `shape`, in order.
+    #[inline]
+    pub fn for_shape(&mut self, shape: Shape, prefilters: &[Prefilter]) -> &[u32] {
+        let h = usize::from(shape.status.unwrap_or(u16::MAX)).wrapping_mul(31)
+            ^ usize::from(shape.attacks).wrapping_mul(7)
+            ^ usize::from(shape.kind);
+        let slot = &mut self.slots[h % SHAPE_SLOTS];
+        if slot.as_ref().is_none_or(|(s, _)| *s != shape) {
+            let list = (0..prefilters.len())
+                .filter(|&i| prefilters[i].admits_shape(&shape))
+                .map(|i| i as u32)
+                .collect();
+            *slot = Some((shape, list));
+        }
+        slot.as_ref().map_or(&[], |(_, list)| &list[..])
+    }
+}
+
 impl Prefilter {
     /// Whether a match is still possible for an event with these facts.
     #[inline]
     pub fn admits(&self, f: &EventFacts) -> bool {
-        self.kinds & f.kind != 0
-            && (self.attacks == 0 || self.attacks & f.attacks != 0)
+        self.admits_shape(&f.shape) && self.admits_fields(f)
+    }
+
+    /// The kind, attack-class and status part of [`Prefilter::admits`].
+    #[inline]
+    pub fn admits_shape(&self, s: &Shape) -> bool {
+        self.kinds & s.kind != 0
+            && (self.attacks == 0 || self.attacks & s.attacks != 0)
             && self
                 .status
-                .is_none_or(|(lo, hi)| f.status.is_some_and(|s| s >= lo && s <= hi))
-            && (self.present == 0 || f.has_all(self.present))
+                .is_none_or(|(lo, hi)| s.status.is_some_and(|x| x >= lo && x <= hi))
+    }
+
+    /// The field-presence part of [`Prefilter::admits`].
+    #[inline]
+    pub fn admits_fields(&self, f: &EventFacts) -> bool {
+        self.present == 0 || f.has_all(self.present)
     }
 
     /// Both sets of facts (a conjunction); where both constrain one thing, either
