@@ -202,7 +202,9 @@ pub struct Entry {
     last_ms: i64,
     window: Window,
     episode: Option<Box<Episode>>,
-    pre: VecDeque<Event>,
+    /// Events from just before the rule fired. Boxed: most keys never come near
+    /// their threshold and pay one word for this, not a whole queue (field case 37).
+    pre: Option<Box<VecDeque<Event>>>,
     /// Events fed since the last episode closed.
     seen: u64,
 }
@@ -330,7 +332,7 @@ impl Table {
             last_ms: t,
             window: self.spec.new_window(),
             episode: None,
-            pre: VecDeque::new(),
+            pre: None,
             seen: 0,
         };
         self.due.push(Reverse((
@@ -386,21 +388,33 @@ impl Table {
     }
 
     /// Evicts the least recently seen eighth of the keys when the table is full.
+    /// Finds the cut-off time on a copy of the times alone, then copies only the
+    /// evicted keys: a full table is large, and a copy of every key is not small.
     fn make_room(&mut self, out: &mut Vec<Detection>) {
         if self.map.len() < self.max_keys {
             return;
         }
-        let n = (self.max_keys / 8).max(1);
-        let mut ages: Vec<(i64, Text)> = self
-            .map
-            .iter()
-            .map(|(k, e)| (e.last_ms, k.clone()))
-            .collect();
-        let n = n.min(ages.len());
-        if n < ages.len() {
-            ages.select_nth_unstable_by_key(n, |(t, _)| *t);
+        let n = (self.max_keys / 8).max(1).min(self.map.len());
+        let mut times: Vec<i64> = self.map.values().map(|e| e.last_ms).collect();
+        // Keys seen before `cutoff` go; of those seen at `cutoff`, as many as are needed.
+        let cutoff = if n < times.len() {
+            *times.select_nth_unstable(n).1
+        } else {
+            i64::MAX
+        };
+        drop(times);
+        let mut victims: Vec<Text> = Vec::with_capacity(n);
+        let mut ties: Vec<Text> = Vec::new();
+        for (k, e) in &self.map {
+            if e.last_ms < cutoff {
+                victims.push(k.clone());
+            } else if e.last_ms == cutoff && ties.len() < n {
+                ties.push(k.clone());
+            }
         }
-        for (_, key) in ages.into_iter().take(n) {
+        let fill = n.saturating_sub(victims.len());
+        victims.extend(ties.into_iter().take(fill));
+        for key in victims {
             if let Some(entry) = self.map.remove(&key) {
                 self.close(&key, entry, out);
             }
@@ -412,16 +426,18 @@ impl Table {
 
     /// Drops deadlines of evicted keys. Without this the heap keeps one entry per
     /// key ever inserted within the horizon: with 500,000 clients and a 1 h rule that
-    /// is more memory than the live keys themselves (field case 37).
+    /// is more memory than the live keys themselves (field case 37). Each live key has
+    /// one deadline, so a quarter more than the live keys is all stale.
     fn compact_due(&mut self) {
-        if self.due.len() <= 2 * self.map.len() + 1024 {
+        let keep = self.map.len() + self.map.len() / 4 + 1024;
+        if self.due.len() <= keep {
             return;
         }
         let map = &self.map;
         self.due.retain(|Reverse((_, generation, key))| {
             map.get(key).is_some_and(|e| e.generation == *generation)
         });
-        self.due.shrink_to(2 * self.map.len() + 1024);
+        self.due.shrink_to(keep);
     }
 
     fn warn_eviction(&mut self) {
@@ -471,10 +487,11 @@ fn keep_pre_sample(entry: &mut Entry, ev: &Event, n: u64, t: Threshold, keep: us
     if keep == 0 || t.min.is_some_and(|m| n.saturating_add(keep as u64) < m) {
         return;
     }
-    if entry.pre.len() == keep {
-        entry.pre.pop_front();
+    let pre = entry.pre.get_or_insert_default();
+    if pre.len() == keep {
+        pre.pop_front();
     }
-    entry.pre.push_back(ev.clone());
+    pre.push_back(ev.clone());
 }
 
 fn open_episode(entry: &mut Entry, ev: &Event, count: u64, max_samples: usize) -> Episode {
@@ -485,7 +502,7 @@ fn open_episode(entry: &mut Entry, ev: &Event, count: u64, max_samples: usize) -
         head: Vec::new(),
         tail: VecDeque::new(),
     };
-    for pre in entry.pre.drain(..) {
+    for pre in entry.pre.take().into_iter().flat_map(|q| *q) {
         ep.add(&pre, max_samples);
     }
     ep.add(ev, max_samples);
