@@ -155,18 +155,22 @@ impl Classifier {
     pub fn classify(&self, ev: &mut Event) {
         let mut out = Out::default();
         if let Some(path) = ev.url_path() {
-            cached_clean(&PATHS_SEEN, path, &mut out, |o| self.inspect_path(path, o));
+            cached_clean(&PATHS_SEEN, URL_CACHE_MAX_BYTES, path, &mut out, |o| {
+                self.inspect_path(path, o)
+            });
         }
         if let Some(query) = ev.url_query() {
-            cached_clean(&QUERIES_SEEN, query, &mut out, |o| {
+            cached_clean(&QUERIES_SEEN, URL_CACHE_MAX_BYTES, query, &mut out, |o| {
                 self.inspect_query(query, PART_QUERY, o)
             });
         }
         if let Some(ua) = ev.user_agent.as_deref() {
-            cached_clean(&AGENTS_SEEN, ua, &mut out, |o| self.inspect_agent(ua, o));
+            cached_clean(&AGENTS_SEEN, CACHE_MAX_BYTES, ua, &mut out, |o| {
+                self.inspect_agent(ua, o)
+            });
         }
         if let Some(referrer) = ev.referrer.as_deref() {
-            cached_clean(&REFERRERS_SEEN, referrer, &mut out, |o| {
+            cached_clean(&REFERRERS_SEEN, CACHE_MAX_BYTES, referrer, &mut out, |o| {
                 self.inspect_referrer(referrer, o)
             });
         }
@@ -229,7 +233,7 @@ impl Classifier {
         for seg in clip(query.as_bytes()).split(|b| *b == b'&') {
             if QUERY_BYTES.hit(seg) || second_equals(seg) {
                 // Whether a value is clean does not depend on the part it came in.
-                cached_clean(&VALUES_SEEN, seg, out, |o| {
+                cached_clean(&VALUES_SEEN, URL_CACHE_MAX_BYTES, seg, out, |o| {
                     self.inspect_value(part, seg, true, o)
                 });
             } else if let Some(at) = cmdi::recon_value(seg) {
@@ -384,8 +388,13 @@ impl Default for Classifier {
 /// Slots in each per-thread cache of values already judged clean.
 const CACHE_SLOTS: usize = 16_384;
 
-/// Longest value a clean cache keeps (longer ones are judged every time).
+/// Longest header a clean cache keeps (longer ones are judged every time).
 const CACHE_MAX_BYTES: usize = 1024;
+
+/// Longest path, query or query value a clean cache keeps: those vary more than
+/// headers, and this bounds what a flood of distinct long URLs can make the caches
+/// hold (three caches of 16,384 slots: at most 12 MiB per thread).
+const URL_CACHE_MAX_BYTES: usize = 256;
 
 /// Values recently judged clean ([`Memo`]). Paths, query values, user agents and
 /// referrers repeat heavily in real traffic; this takes the decoding and the
@@ -404,6 +413,7 @@ thread_local! {
 /// Runs `inspect` unless `value` is cached as clean; caches it when it comes out clean.
 fn cached_clean(
     cache: &'static LocalKey<RefCell<CleanCache>>,
+    max_bytes: usize,
     value: impl AsRef<[u8]>,
     out: &mut Out,
     inspect: impl FnOnce(&mut Out),
@@ -414,7 +424,7 @@ fn cached_clean(
     }
     let before = out.calls;
     inspect(out);
-    if out.calls == before && value.len() <= CACHE_MAX_BYTES {
+    if out.calls == before && value.len() <= max_bytes {
         cache.with_borrow_mut(|c| c.put(0, value, ()));
     }
 }
