@@ -24,6 +24,7 @@ pub mod xss;
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
+use crate::detect::memo::Memo;
 use crate::event::{AttackClasses, Event, Finding};
 
 use decode::Steps;
@@ -97,6 +98,9 @@ pub struct Classifier {
 struct Out {
     classes: AttackClasses,
     findings: Vec<Finding>,
+    /// Every [`Out::add`] call, deduplicated or not: a part judged with no call is
+    /// clean whatever the other parts found.
+    calls: u32,
 }
 
 impl Out {
@@ -109,6 +113,7 @@ impl Out {
         at: usize,
         reason: &str,
     ) {
+        self.calls += 1;
         let name = class.names().next().unwrap_or("?");
         if self
             .findings
@@ -151,16 +156,22 @@ impl Classifier {
     pub fn classify(&self, ev: &mut Event) {
         let mut out = Out::default();
         if let Some(path) = ev.url_path() {
-            self.inspect_path(path, &mut out);
+            cached_clean(&PATHS_SEEN, URL_CACHE_MAX_BYTES, path, &mut out, |o| {
+                self.inspect_path(path, o)
+            });
         }
         if let Some(query) = ev.url_query() {
-            self.inspect_query(query, PART_QUERY, &mut out);
+            cached_clean(&QUERIES_SEEN, URL_CACHE_MAX_BYTES, query, &mut out, |o| {
+                self.inspect_query(query, PART_QUERY, o)
+            });
         }
         if let Some(ua) = ev.user_agent.as_deref() {
-            cached_clean(&AGENTS_SEEN, ua, &mut out, |o| self.inspect_agent(ua, o));
+            cached_clean(&AGENTS_SEEN, CACHE_MAX_BYTES, ua, &mut out, |o| {
+                self.inspect_agent(ua, o)
+            });
         }
         if let Some(referrer) = ev.referrer.as_deref() {
-            cached_clean(&REFERRERS_SEEN, referrer, &mut out, |o| {
+            cached_clean(&REFERRERS_SEEN, CACHE_MAX_BYTES, referrer, &mut out, |o| {
                 self.inspect_referrer(referrer, o)
             });
         }
@@ -224,7 +235,10 @@ impl Classifier {
             // A parameter that swallowed a raw `&` is judged whole, `&` included.
             let joined = memchr::memchr(b'&', seg).is_some();
             if joined || QUERY_BYTES.hit(seg) || second_equals(seg) {
-                self.inspect_value(part, seg, true, out);
+                // Whether a value is clean does not depend on the part it came in.
+                cached_clean(&VALUES_SEEN, URL_CACHE_MAX_BYTES, seg, out, |o| {
+                    self.inspect_value(part, seg, true, o)
+                });
             } else if let Some(at) = cmdi::recon_value(seg) {
                 let ctx = (&Steps::default(), seg);
                 out.add(
@@ -386,65 +400,47 @@ impl Default for Classifier {
     }
 }
 
-/// Slots in each per-thread cache of header values already judged clean.
+/// Slots in each per-thread cache of values already judged clean.
 const CACHE_SLOTS: usize = 16_384;
 
-/// Header values recently judged clean, direct-mapped by a cheap sampled hash and
-/// confirmed by full comparison, so a collision costs a re-check, never a wrong
-/// answer. User agents and referrers repeat heavily in real traffic; this takes the
-/// automaton pass off the hot path.
-struct CleanCache {
-    slots: Vec<Option<Box<str>>>,
-}
+/// Longest header a clean cache keeps (longer ones are judged every time).
+const CACHE_MAX_BYTES: usize = 1024;
+
+/// Longest path, query or query value a clean cache keeps: those vary more than
+/// headers, and this bounds what a flood of distinct long URLs can make the caches
+/// hold (three caches of 16,384 slots: at most 12 MiB per thread).
+const URL_CACHE_MAX_BYTES: usize = 256;
+
+/// Values recently judged clean ([`Memo`]). Paths, query values, user agents and
+/// referrers repeat heavily in real traffic; this takes the decoding and the
+/// detectors off the hot path for the repeats. A value's verdict depends on its
+/// bytes only, never on the rest of the request.
+type CleanCache = Memo<()>;
 
 thread_local! {
-    static AGENTS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
-    static REFERRERS_SEEN: RefCell<CleanCache> = RefCell::new(CleanCache::new());
-}
-
-impl CleanCache {
-    fn new() -> CleanCache {
-        CleanCache {
-            slots: vec![None; CACHE_SLOTS],
-        }
-    }
-
-    /// Hash of the length and five 8-byte samples; no copies, no loop over the bytes.
-    fn slot(s: &str) -> usize {
-        let b = s.as_bytes();
-        let n = b.len();
-        let mut h = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        if n < 8 {
-            for &c in b {
-                h = (h ^ u64::from(c)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            }
-        } else {
-            for at in [0, n / 4, n / 2, n * 3 / 4, n - 8] {
-                let at = at.min(n - 8);
-                let w = u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default());
-                h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            }
-        }
-        (h >> 50) as usize % CACHE_SLOTS
-    }
+    static PATHS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
+    static QUERIES_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
+    static VALUES_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
+    static AGENTS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
+    static REFERRERS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
 }
 
 /// Runs `inspect` unless `value` is cached as clean; caches it when it comes out clean.
 fn cached_clean(
     cache: &'static LocalKey<RefCell<CleanCache>>,
-    value: &str,
+    max_bytes: usize,
+    value: impl AsRef<[u8]>,
     out: &mut Out,
     inspect: impl FnOnce(&mut Out),
 ) {
-    let slot = CleanCache::slot(value);
-    let hit = cache.with_borrow(|c| c.slots[slot].as_deref() == Some(value));
-    if hit {
+    let value = value.as_ref();
+    if cache.with_borrow(|c| c.get(0, value).is_some()) {
         return;
     }
-    let before = out.findings.len();
+    let before = out.calls;
     inspect(out);
-    if out.findings.len() == before && value.len() <= 1024 {
-        cache.with_borrow_mut(|c| c.slots[slot] = Some(value.into()));
+    if out.calls == before && value.len() <= max_bytes {
+        cache.with_borrow_mut(|c| c.put(0, value, ()));
     }
 }
 

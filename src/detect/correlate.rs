@@ -404,21 +404,33 @@ impl Table {
     }
 
     /// Evicts the least recently seen eighth of the keys when the table is full.
+    /// Finds the cut-off time on a copy of the times alone, then copies only the
+    /// evicted keys: a full table is large, and a copy of every key is not small.
     fn make_room(&mut self, out: &mut Vec<Detection>) {
         if self.map.len() < self.max_keys {
             return;
         }
-        let n = (self.max_keys / 8).max(1);
-        let mut ages: Vec<(i64, Text)> = self
-            .map
-            .iter()
-            .map(|(k, e)| (e.last_ms, k.clone()))
-            .collect();
-        let n = n.min(ages.len());
-        if n < ages.len() {
-            ages.select_nth_unstable_by_key(n, |(t, _)| *t);
+        let n = (self.max_keys / 8).max(1).min(self.map.len());
+        let mut times: Vec<i64> = self.map.values().map(|e| e.last_ms).collect();
+        // Keys seen before `cutoff` go; of those seen at `cutoff`, as many as are needed.
+        let cutoff = if n < times.len() {
+            *times.select_nth_unstable(n).1
+        } else {
+            i64::MAX
+        };
+        drop(times);
+        let mut victims: Vec<Text> = Vec::with_capacity(n);
+        let mut ties: Vec<Text> = Vec::new();
+        for (k, e) in &self.map {
+            if e.last_ms < cutoff {
+                victims.push(k.clone());
+            } else if e.last_ms == cutoff && ties.len() < n {
+                ties.push(k.clone());
+            }
         }
-        for (_, key) in ages.into_iter().take(n) {
+        let fill = n.saturating_sub(victims.len());
+        victims.extend(ties.into_iter().take(fill));
+        for key in victims {
             if let Some(entry) = self.map.remove(&key) {
                 self.close(&key, entry, out);
             }
@@ -430,7 +442,8 @@ impl Table {
 
     /// Drops deadlines of evicted keys. Without this the heap keeps one entry per
     /// key ever inserted within the horizon: with 500,000 clients and a 1 h rule that
-    /// is more memory than the live keys themselves (field case 37).
+    /// is more memory than the live keys themselves (field case 37). Each live key has
+    /// one deadline, so a quarter more than the live keys is all stale.
     fn compact_due(&mut self) {
         let keep = self.map.len() + self.map.len() / 4 + 1024;
         if self.due.len() <= keep {

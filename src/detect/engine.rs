@@ -1,9 +1,10 @@
 //! The detection engine: runs the active Sigma rules over each event, feeds
 //! correlations, and turns matches into [`Detection`] episodes.
 //!
-//! Per event ([`Engine::process`]): every active detection rule is tested (their
-//! tests are ordered cheapest first, so an ordinary access line is rejected by an
-//! integer or bit-set comparison in most rules); a generating rule's match goes to
+//! Per event ([`Engine::process`]): the active detection rules whose prefilters admit
+//! the event's shape (kind, attack classes, status; the list is remembered per
+//! shape, so an ordinary access line visits two or three rules) are tested, their
+//! tests ordered cheapest first; a generating rule's match goes to
 //! its episode [`Table`] keyed by `source.ip`; a rule that feeds correlations marks
 //! them, and each marked correlation gets the event once, keyed by its `group-by`.
 //!
@@ -21,7 +22,7 @@ use serde::Serialize;
 use crate::config::DetectionConfig;
 use crate::detect::correlate::{KEY_SEP, Limits, Observation, Table, TableStats, WindowSpec};
 use crate::detect::sigma::fields::{FieldRef, with_text};
-use crate::detect::sigma::prefilter::EventFacts;
+use crate::detect::sigma::prefilter::{Candidates, EventFacts};
 use crate::detect::sigma::{CorrelationRule, CorrelationType, DetectionRule, RuleSet, Threshold};
 use crate::detect::{Detection, RuleMeta};
 use crate::event::{Event, Field, Text, Value};
@@ -89,6 +90,8 @@ pub struct Engine {
     events: u64,
     /// Scratch: (correlation, bit set of its referenced rules the event matched).
     marks: Vec<(usize, u64)>,
+    /// Active rules by event shape (kind, attack classes, status).
+    candidates: Candidates,
 }
 
 impl Engine {
@@ -118,6 +121,7 @@ impl Engine {
             next_due: i64::MAX,
             events: 0,
             marks: Vec::new(),
+            candidates: Candidates::default(),
         }
     }
 
@@ -128,11 +132,16 @@ impl Engine {
         self.tick(ev.timestamp.as_millisecond(), out);
         let rules = Arc::clone(&self.rules);
         self.marks.clear();
-        let facts = EventFacts::of(ev, rules.wanted_fields);
-        for (&i, pre) in rules.active.iter().zip(&rules.active_prefilters) {
-            if !pre.admits(&facts) {
+        let facts = EventFacts::of(ev);
+        let candidates = self
+            .candidates
+            .for_shape(facts.shape(), &rules.active_prefilters);
+        for &at in candidates {
+            let at = at as usize;
+            if !rules.active_prefilters[at].admits_fields(&facts) {
                 continue;
             }
+            let i = rules.active[at];
             let d = &rules.detections[i];
             if !d.matches(ev) {
                 continue;
@@ -313,24 +322,33 @@ fn single_key(ev: &Event) -> Text {
 }
 
 /// Appends a value's text; IPv4 addresses (the usual key) are written digit by digit
-/// because `Display` for addresses costs more than the rest of a lookup.
+/// into a stack buffer and appended once, because `Display` for addresses and
+/// per-character pushes both cost more than the rest of a lookup.
 fn push_value(key: &mut Text, v: &Value<'_>) {
     let Value::Ip(std::net::IpAddr::V4(ip)) = v else {
         with_text(v, |s| key.push_str(s));
         return;
     };
+    let mut buf = [0u8; 15];
+    let mut n = 0;
     for (i, octet) in ip.octets().into_iter().enumerate() {
         if i > 0 {
-            key.push('.');
+            buf[n] = b'.';
+            n += 1;
         }
         if octet >= 100 {
-            key.push(char::from(b'0' + octet / 100));
+            buf[n] = b'0' + octet / 100;
+            n += 1;
         }
         if octet >= 10 {
-            key.push(char::from(b'0' + octet / 10 % 10));
+            buf[n] = b'0' + octet / 10 % 10;
+            n += 1;
         }
-        key.push(char::from(b'0' + octet % 10));
+        buf[n] = b'0' + octet % 10;
+        n += 1;
     }
+    // Only ASCII digits and dots were written.
+    key.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
 }
 
 /// The group-by values joined, or `None` when a group-by field is absent (such

@@ -7,12 +7,14 @@
 //! - [`correlate`] keeps the per-key, event-time windows behind Sigma correlation
 //!   rules (`event_count`, `value_count`, `temporal`) with a memory ceiling.
 //! - [`engine`] runs both over a stream of events and emits detections.
+//! - [`memo`] remembers verdicts on repeating values (paths, agents) per thread.
 //!
 //! Detection knows nothing of response: it hands detections to whoever drives it.
 
 pub mod classify;
 pub mod correlate;
 pub mod engine;
+pub mod memo;
 pub mod sigma;
 
 use std::fmt;

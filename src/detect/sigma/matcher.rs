@@ -7,7 +7,10 @@
 //! regex otherwise. Several `contains` values of one test are merged into a single
 //! Aho-Corasick automaton, so a 30-keyword list costs one scan of the field.
 
+use std::cell::RefCell;
+use std::cmp::Reverse;
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use ipnet::IpNet;
@@ -16,6 +19,7 @@ use serde_norway::Value as Yaml;
 
 use super::SigmaError;
 use super::fields::{FieldRef, as_ip, as_number, with_text};
+use crate::detect::memo::Memo;
 use crate::event::{AttackClasses, Event, Field, Value};
 
 /// How a text leaf compares.
@@ -275,10 +279,12 @@ pub fn compile_values(key: &str, values: &[String]) -> Result<FieldTest, SigmaEr
 
 impl FieldTest {
     fn new(field: FieldRef, modifiers: String, leaves: Vec<LeafTest>, all: bool) -> FieldTest {
+        // Header values repeat across requests; a verdict memo pays off there.
+        let repeats = matches!(field, FieldRef::Typed(Field::UserAgent | Field::Referrer));
         let (merged, rest) = if all {
             (None, (0..leaves.len()).collect())
         } else {
-            merge(&leaves)
+            merge(&leaves, repeats)
         };
         let cost =
             leaves.iter().map(|l| leaf_cost(&l.leaf)).max().unwrap_or(1) + field_cost(&field);
@@ -299,28 +305,111 @@ impl FieldTest {
 /// buffer and running a case-sensitive automaton lets aho-corasick use its SIMD
 /// (Teddy) prefilter, which ASCII-case-insensitive automata with many distinct
 /// first bytes cannot; measured 3-5x faster on user agents and request lines.
+///
+/// Two shortcuts keep ordinary events off the automaton: a [`Gate`] of bytes that
+/// every needle holds one of (`$`/`%` for JNDI strings; one `memchr` over a line
+/// without them settles it), and for fields whose values repeat (user agents,
+/// referrers) a per-thread [`Memo`] of verdicts.
 #[derive(Debug, Clone)]
 pub struct Merged {
     lower: AhoCorasick,
     ci: AhoCorasick,
+    gate: Option<Gate>,
+    /// Tag in the per-thread verdict memo, for fields whose values repeat.
+    memo: Option<u32>,
 }
 
+/// Longest value whose verdict the memo keeps.
+const MEMO_MAX_BYTES: usize = 512;
+
+thread_local! {
+    static VERDICTS: RefCell<Memo<bool>> = RefCell::new(Memo::new(4096));
+}
+
+/// Source of memo tags: one per compiled automaton (a clone keeps its tag, which is
+/// right: it matches the same needles).
+static NEXT_TAG: AtomicU32 = AtomicU32::new(0);
+
 impl Merged {
-    fn new(needles: &[&str]) -> Result<Merged, aho_corasick::BuildError> {
+    fn new(needles: &[&str], repeats: bool) -> Result<Merged, aho_corasick::BuildError> {
         let lowered: Vec<String> = needles.iter().map(|n| n.to_ascii_lowercase()).collect();
         Ok(Merged {
             lower: AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostFirst)
                 .build(&lowered)?,
             ci: ci_automaton(needles)?,
+            gate: Gate::of(&lowered),
+            memo: repeats.then(|| NEXT_TAG.fetch_add(1, Ordering::Relaxed)),
         })
     }
 
     #[inline]
     pub fn is_match(&self, s: &str) -> bool {
+        if self.gate.is_some_and(|g| !g.admits(s.as_bytes())) {
+            return false;
+        }
+        let Some(tag) = self.memo.filter(|_| s.len() <= MEMO_MAX_BYTES) else {
+            return self.search(s);
+        };
+        if let Some(hit) = VERDICTS.with_borrow(|m| m.get(tag, s.as_bytes())) {
+            return hit;
+        }
+        let hit = self.search(s);
+        VERDICTS.with_borrow_mut(|m| m.put(tag, s.as_bytes(), hit));
+        hit
+    }
+
+    fn search(&self, s: &str) -> bool {
         match with_lower(s.as_bytes(), |h| self.lower.is_match(h)) {
             Some(hit) => hit,
             None => self.ci.is_match(s),
+        }
+    }
+}
+
+/// Up to three bytes of which every needle holds at least one, so a haystack holding
+/// none cannot match. Only bytes that case folding leaves alone (no ASCII letters)
+/// and that ordinary log text seldom holds are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Gate {
+    bytes: [u8; 3],
+    len: u8,
+}
+
+impl Gate {
+    /// Bytes too common in access lines (timestamps, addresses, paths, agents) to
+    /// rule anything out.
+    const COMMON: &[u8] = b" \t./:-_0123456789\"[]=&?,+();";
+
+    fn of(needles: &[String]) -> Option<Gate> {
+        let usable = |b: &u8| !b.is_ascii_alphabetic() && !Gate::COMMON.contains(b);
+        let mut open: Vec<&[u8]> = needles.iter().map(|n| n.as_bytes()).collect();
+        let mut gate = Gate {
+            bytes: [0; 3],
+            len: 0,
+        };
+        while !open.is_empty() {
+            if gate.len == 3 || open.iter().any(|n| !n.iter().any(usable)) {
+                return None;
+            }
+            // The usable byte held by the most remaining needles (lowest byte on ties).
+            let best = (0..=255u8)
+                .filter(usable)
+                .max_by_key(|b| (open.iter().filter(|n| n.contains(b)).count(), Reverse(*b)))?;
+            gate.bytes[usize::from(gate.len)] = best;
+            gate.len += 1;
+            open.retain(|n| !n.contains(&best));
+        }
+        (gate.len > 0).then_some(gate)
+    }
+
+    #[inline]
+    fn admits(&self, h: &[u8]) -> bool {
+        let [a, b, c] = self.bytes;
+        match self.len {
+            1 => memchr::memchr(a, h).is_some(),
+            2 => memchr::memchr2(a, b, h).is_some(),
+            _ => memchr::memchr3(a, b, c, h).is_some(),
         }
     }
 }
@@ -349,7 +438,7 @@ fn lower_into<const N: usize, R>(s: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
 }
 
 /// Merges case-insensitive contains leaves (two or more) into one automaton.
-fn merge(leaves: &[LeafTest]) -> (Option<Merged>, Vec<usize>) {
+fn merge(leaves: &[LeafTest], repeats: bool) -> (Option<Merged>, Vec<usize>) {
     let is_ci_contains = |l: &Leaf| {
         matches!(
             l,
@@ -370,7 +459,7 @@ fn merge(leaves: &[LeafTest]) -> (Option<Merged>, Vec<usize>) {
     if needles.len() < 2 {
         return (None, (0..leaves.len()).collect());
     }
-    let Ok(m) = Merged::new(&needles) else {
+    let Ok(m) = Merged::new(&needles, repeats) else {
         return (None, (0..leaves.len()).collect());
     };
     let rest = (0..leaves.len())
@@ -825,6 +914,41 @@ mod tests {
             base64_offsets(b"/bin/sh"),
             vec!["L2Jpbi9za", "9iaW4vc2", "vYmluL3No"]
         );
+    }
+
+    #[test]
+    fn gates_pick_rare_bytes_every_needle_holds() {
+        let g = |ns: &[&str]| Gate::of(&ns.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        let jndi = g(&["${jndi:", "%24%7bjndi:", "${${lower:j}"]).unwrap();
+        assert_eq!(&jndi.bytes[..usize::from(jndi.len)], b"$%");
+        assert!(!jndi.admits(b"GET /a?b=1 HTTP/1.1"));
+        assert!(jndi.admits(b"GET /a?b=%24%7Bjndi HTTP/1.1"));
+        assert_eq!(g(&["sqlmap", "${jndi:"]), None, "a needle of letters only");
+        assert_eq!(g(&["a:b", "c.d"]), None, "only common bytes");
+        assert_eq!(g(&["<a", ">b", "|c", "`d"]), None, "more than three bytes");
+    }
+
+    #[test]
+    fn gated_and_memoised_contains_match_like_plain_search() {
+        let jndi = item("|contains", "['${jndi:', '%24%7Bjndi:']");
+        let ua = item(
+            "user_agent.original|contains",
+            "['sqlmap', 'Nikto', 'nmap scripting engine']",
+        );
+        for (agent, line, want_ua, want_raw) in [
+            ("Mozilla/5.0 Nikto", "GET /?x=${JNDI:ldap://a}", true, true),
+            ("Mozilla/5.0", "GET /?x=%24%7bjndi:ldap", false, true),
+            ("Mozilla/5.0", "GET /$x%y", false, false),
+            ("Mozilla/5.0 NIKTO", "GET /", true, false),
+            ("Mozilla/5.0 Nikto", "GET /", true, false),
+        ] {
+            let mut e = access(agent, "/", 200);
+            e.raw = line.into();
+            for _ in 0..2 {
+                assert_eq!(ua.matches(&e), want_ua, "{agent}");
+                assert_eq!(jndi.matches(&e), want_raw, "{line}");
+            }
+        }
     }
 
     #[test]

@@ -215,8 +215,6 @@ pub struct RuleSet {
     pub active: Vec<usize>,
     /// The active rules' prefilters, contiguous for the hot loop.
     pub active_prefilters: Vec<Prefilter>,
-    /// Typed fields any active prefilter needs to know the presence of.
-    pub wanted_fields: u32,
 }
 
 #[derive(rust_embed::RustEmbed)]
@@ -447,7 +445,6 @@ impl RuleSet {
             .iter()
             .map(|&i| self.detections[i].prefilter)
             .collect();
-        self.wanted_fields = self.active_prefilters.iter().fold(0, |m, p| m | p.present);
     }
 }
 

@@ -7,6 +7,8 @@
 //! a couple of integer tests and without touching the rule's selections at all.
 //! Facts are only ever dropped, never invented, so the prefilter cannot hide a match.
 
+use std::cell::Cell;
+
 use super::Selection;
 use super::condition::Cond;
 use super::fields::FieldRef;
@@ -58,37 +60,105 @@ impl Default for Prefilter {
     }
 }
 
-/// What the prefilters look at, computed once per event.
-#[derive(Debug, Clone, Copy)]
-pub struct EventFacts {
+/// The facts of an event that are cheap to compare: kind, attack classes, status.
+/// Ordinary traffic comes in a handful of shapes (an access line, no attack, 200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
     kind: u8,
     attacks: u16,
     status: Option<u16>,
-    present: u32,
 }
 
-impl EventFacts {
-    /// Facts of `ev`; only the fields in `wanted` are checked for presence.
+/// What the prefilters look at. The shape is read once per event; field presence is
+/// looked up only for the fields a rule that passed the shape tests needs, and
+/// remembered for the next rule.
+#[derive(Debug)]
+pub struct EventFacts<'e> {
+    ev: &'e Event,
+    shape: Shape,
+    /// Fields whose presence has been looked up, and which of those are present.
+    known: Cell<u32>,
+    present: Cell<u32>,
+}
+
+impl<'e> EventFacts<'e> {
+    /// Facts of `ev`.
     #[inline]
-    pub fn of(ev: &Event, wanted: u32) -> EventFacts {
-        let mut present = 0;
-        let mut bits = wanted;
-        while bits != 0 {
-            let i = bits.trailing_zeros();
-            bits &= bits - 1;
-            if Field::NAMES
-                .get(i as usize)
-                .is_some_and(|(f, _)| ev.field(*f).is_some())
-            {
-                present |= 1 << i;
-            }
-        }
+    pub fn of(ev: &'e Event) -> EventFacts<'e> {
         EventFacts {
-            kind: kind_bit(ev.kind),
-            attacks: ev.attacks.0,
-            status: ev.status,
-            present,
+            ev,
+            shape: Shape {
+                kind: kind_bit(ev.kind),
+                attacks: ev.attacks.0,
+                status: ev.status,
+            },
+            known: Cell::new(0),
+            present: Cell::new(0),
         }
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Whether every field in `need` is present.
+    #[inline]
+    fn has_all(&self, need: u32) -> bool {
+        let mut bits = need & !self.known.get();
+        if bits != 0 {
+            let mut present = self.present.get();
+            self.known.set(self.known.get() | bits);
+            while bits != 0 {
+                let i = bits.trailing_zeros();
+                bits &= bits - 1;
+                if Field::NAMES
+                    .get(i as usize)
+                    .is_some_and(|(f, _)| self.ev.field(*f).is_some())
+                {
+                    present |= 1 << i;
+                }
+            }
+            self.present.set(present);
+        }
+        need & !self.present.get() == 0
+    }
+}
+
+/// Slots of the per-shape candidate lists (direct-mapped; a power of two).
+const SHAPE_SLOTS: usize = 64;
+
+/// Per shape, the positions of the rules whose prefilters admit it, so an event of
+/// a shape seen before only visits the rules that can match it (usually two or
+/// three of the active rules).
+#[derive(Debug)]
+pub struct Candidates {
+    slots: Vec<Option<(Shape, Box<[u32]>)>>,
+}
+
+impl Default for Candidates {
+    fn default() -> Self {
+        Candidates {
+            slots: vec![None; SHAPE_SLOTS],
+        }
+    }
+}
+
+impl Candidates {
+    /// Positions in `prefilters` of those admitting `shape`, in order.
+    #[inline]
+    pub fn for_shape(&mut self, shape: Shape, prefilters: &[Prefilter]) -> &[u32] {
+        let h = usize::from(shape.status.unwrap_or(u16::MAX)).wrapping_mul(31)
+            ^ usize::from(shape.attacks).wrapping_mul(7)
+            ^ usize::from(shape.kind);
+        let slot = &mut self.slots[h % SHAPE_SLOTS];
+        if slot.as_ref().is_none_or(|(s, _)| *s != shape) {
+            let list = (0..prefilters.len())
+                .filter(|&i| prefilters[i].admits_shape(&shape))
+                .map(|i| i as u32)
+                .collect();
+            *slot = Some((shape, list));
+        }
+        slot.as_ref().map_or(&[], |(_, list)| &list[..])
     }
 }
 
@@ -96,12 +166,23 @@ impl Prefilter {
     /// Whether a match is still possible for an event with these facts.
     #[inline]
     pub fn admits(&self, f: &EventFacts) -> bool {
-        self.kinds & f.kind != 0
-            && (self.attacks == 0 || self.attacks & f.attacks != 0)
-            && self.present & !f.present == 0
+        self.admits_shape(&f.shape) && self.admits_fields(f)
+    }
+
+    /// The kind, attack-class and status part of [`Prefilter::admits`].
+    #[inline]
+    pub fn admits_shape(&self, s: &Shape) -> bool {
+        self.kinds & s.kind != 0
+            && (self.attacks == 0 || self.attacks & s.attacks != 0)
             && self
                 .status
-                .is_none_or(|(lo, hi)| f.status.is_some_and(|s| s >= lo && s <= hi))
+                .is_none_or(|(lo, hi)| s.status.is_some_and(|x| x >= lo && x <= hi))
+    }
+
+    /// The field-presence part of [`Prefilter::admits`].
+    #[inline]
+    pub fn admits_fields(&self, f: &EventFacts) -> bool {
+        self.present == 0 || f.has_all(self.present)
     }
 
     /// Both sets of facts (a conjunction); where both constrain one thing, either
@@ -323,7 +404,7 @@ mod tests {
                 ..Event::default()
             };
             assert!(d.matches(&ev));
-            assert!(d.prefilter.admits(&EventFacts::of(&ev, set.wanted_fields)));
+            assert!(d.prefilter.admits(&EventFacts::of(&ev)));
         }
     }
 }
