@@ -420,37 +420,11 @@ impl Event {
 
     /// The event as an ECS-shaped JSON object (for `--json`, samples and export).
     pub fn to_json(&self) -> serde_json::Value {
-        let mut map = serde_json::Map::new();
-        map.insert("@timestamp".into(), self.timestamp.to_string().into());
-        for (_, name, v) in self.exported_fields() {
-            let json = match v {
-                Value::Str(s) => serde_json::Value::from(s),
-                Value::Ip(ip) => ip.to_string().into(),
-                Value::Int(n) => n.into(),
-            };
-            map.insert(name.into(), json);
-        }
-        if let Some(p) = self.url_path() {
-            map.insert("url.path".into(), p.into());
-        }
-        if let Some(q) = self.url_query() {
-            map.insert("url.query".into(), q.into());
-        }
-        if let Some(off) = self.tz_offset_secs {
-            map.insert("event.timezone_offset_seconds".into(), off.into());
-        }
-        map.insert("log.offset".into(), self.offset.into());
-        for (k, v) in &self.extra {
-            map.insert(k.to_string(), v.as_str().into());
-        }
-        if !self.attacks.is_empty() {
-            let names: Vec<_> = self.attacks.names().collect();
-            map.insert("palisade.attack".into(), names.into());
-            map.insert(
-                "palisade.findings".into(),
-                serde_json::to_value(&self.findings).unwrap_or_default(),
-            );
-        }
+        let map = self
+            .json_leaves()
+            .into_iter()
+            .map(|(name, leaf)| (name.to_string(), leaf.to_value()))
+            .collect();
         serde_json::Value::Object(map)
     }
 }
@@ -467,6 +441,20 @@ enum Leaf<'a> {
     U64(u64),
     Attacks(AttackClasses),
     Findings(&'a [Finding]),
+}
+
+impl Leaf<'_> {
+    fn to_value(&self) -> serde_json::Value {
+        match self {
+            Leaf::Str(s) => (*s).into(),
+            Leaf::Plain(s) => s.as_str().into(),
+            Leaf::Fixed(s) => (*s).into(),
+            Leaf::Int(n) => (*n).into(),
+            Leaf::U64(n) => (*n).into(),
+            Leaf::Attacks(a) => a.names().collect::<Vec<_>>().into(),
+            Leaf::Findings(f) => serde_json::to_value(f).unwrap_or_default(),
+        }
+    }
 }
 
 /// Appends `s` as a JSON string, escaped exactly as `serde_json` escapes it.
@@ -490,6 +478,30 @@ impl Event {
     /// event kind and attack class names are fixed spellings that no redaction rule
     /// matches, and are written as they are.
     pub fn write_json(&self, out: &mut Vec<u8>, text: &dyn Fn(&str) -> Cow<'_, str>) {
+        let mut leaves = self.json_leaves();
+        write_json_map(out, &mut leaves, |out, leaf| match leaf {
+            Leaf::Str(s) => write_json_str(out, &text(s)),
+            Leaf::Plain(s) => write_json_str(out, s),
+            Leaf::Fixed(s) => write_json_str(out, s),
+            Leaf::Int(n) => write_json_int(out, *n),
+            Leaf::U64(n) => write_json_int(out, *n),
+            Leaf::Attacks(a) => {
+                out.push(b'[');
+                for (j, name) in a.names().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(out, name);
+                }
+                out.push(b']');
+            }
+            Leaf::Findings(f) => write_findings(out, f, text),
+        });
+    }
+
+    /// The fields [`Event::to_json`] and [`Event::write_json`] export, by JSON name, in
+    /// insertion order (a later duplicate name wins).
+    fn json_leaves(&self) -> Vec<(&str, Leaf<'_>)> {
         let mut leaves: Vec<(&str, Leaf<'_>)> = Vec::with_capacity(24 + self.extra.len());
         leaves.push(("@timestamp", Leaf::Plain(self.timestamp.to_string())));
         for (field, name, v) in self.exported_fields() {
@@ -520,27 +532,10 @@ impl Event {
             leaves.push(("palisade.attack", Leaf::Attacks(self.attacks)));
             leaves.push(("palisade.findings", Leaf::Findings(&self.findings)));
         }
-        write_json_map(out, &mut leaves, |out, leaf| match leaf {
-            Leaf::Str(s) => write_json_str(out, &text(s)),
-            Leaf::Plain(s) => write_json_str(out, s),
-            Leaf::Fixed(s) => write_json_str(out, s),
-            Leaf::Int(n) => write_json_int(out, *n),
-            Leaf::U64(n) => write_json_int(out, *n),
-            Leaf::Attacks(a) => {
-                out.push(b'[');
-                for (j, name) in a.names().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
-                    }
-                    write_json_str(out, name);
-                }
-                out.push(b']');
-            }
-            Leaf::Findings(f) => write_findings(out, f, text),
-        });
+        leaves
     }
 
-    /// The typed fields `to_json` exports under their own name, with their values
+    /// The typed fields the JSON form exports under their own name, with their values
     /// (the time and the URL parts are written separately).
     fn exported_fields(&self) -> impl Iterator<Item = (Field, &'static str, Value<'_>)> {
         Field::NAMES
