@@ -248,12 +248,9 @@ impl Classifier {
                     at,
                     "recon command as the whole value",
                 );
-            } else if let Some(e) = memchr::memchr(b'=', seg)
-                && matches!(seg.get(e + 1), Some(b'.' | b'w' | b'W' | b'i' | b'I'))
-                && let Some((reason, at)) = traversal::secret_file_value(&seg[e + 1..])
-            {
-                let ctx = (&Steps::default(), seg);
-                out.add(AttackClasses::TRAVERSAL, part, ctx, e + 1 + at, reason);
+            } else if let Some(eq) = memchr::memchr(b'=', seg) {
+                // Nothing to decode: only a secret file named plainly (`?f=.htaccess`).
+                secret_file(part, (&Steps::default(), seg), Some(eq), out);
             }
         }
     }
@@ -345,11 +342,8 @@ impl Classifier {
             memchr::memchr(b'=', &norm)
         };
         let value = eq.map_or(&norm[..], |e| &norm[e + 1..]);
-        if part != PART_USER_AGENT
-            && let Some((reason, at)) = traversal::secret_file_value(value)
-        {
-            let at = eq.map_or(0, |e| e + 1) + at;
-            out.add(AttackClasses::TRAVERSAL, part, (&steps, &norm), at, reason);
+        if part != PART_USER_AGENT {
+            secret_file(part, (&steps, &norm), eq, out);
         }
         let sqli = sqli::detect(value).or_else(|| eq.and_then(|e| sqli::detect(&norm[..e])));
         if let Some(reason) = sqli {
@@ -459,6 +453,15 @@ fn nosql_operator(t: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// A parameter (`name=value` in `ctx.1`, `=` at `eq`) whose value names a file of
+/// server secrets.
+fn secret_file(part: &'static str, ctx: (&Steps, &[u8]), eq: Option<usize>, out: &mut Out) {
+    let start = eq.map_or(0, |e| e + 1);
+    if let Some((reason, at)) = traversal::secret_file_value(&ctx.1[start..]) {
+        out.add(AttackClasses::TRAVERSAL, part, ctx, start + at, reason);
+    }
 }
 
 /// Splits a raw query into parameters at each `&` that starts a `name=` pair. A piece

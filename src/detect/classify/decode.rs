@@ -3,8 +3,8 @@
 //! Attackers hide payloads behind encodings that the web server or application undoes
 //! before the payload reaches its sink. [`decode`] undoes them in bounded rounds
 //! (percent, double percent, `%uXXXX`, nginx `\xHH` log escapes, JavaScript `\uHHHH`
-//! escapes, HTML entities with or without their `;`, overlong UTF-8) and [`fold`] then lower-cases and turns whitespace tricks into plain
-//! separators. Every round is linear and never grows the text, and there are at most
+//! escapes, HTML entities with or without their `;`, overlong UTF-8) and [`fold`]
+//! then lower-cases and turns whitespace tricks into plain separators. Every round is linear and never grows the text, and there are at most
 //! [`MAX_ROUNDS`], so `%25252525…` costs a few passes, never an explosion.
 
 /// Decoding rounds at most; two cover double encoding, the third triple.
@@ -108,7 +108,7 @@ fn decode_round(src: &[u8], out: &mut Vec<u8>, steps: &mut Steps) -> bool {
                 percent = true;
                 continue;
             }
-            if let Some(n) = percent_u(rest, out) {
+            if let Some(n) = u_escape(rest, out) {
                 steps.unicode_u = true;
                 i += n;
                 changed = true;
@@ -123,9 +123,7 @@ fn decode_round(src: &[u8], out: &mut Vec<u8>, steps: &mut Steps) -> bool {
                 continue;
             }
         } else if b == b'\\'
-            && rest.len() >= 6
-            && (rest[1] == b'u' || rest[1] == b'U')
-            && let Some(n) = js_unicode_escape(rest, out)
+            && let Some(n) = u_escape(rest, out)
         {
             steps.js_escape = true;
             i += n;
@@ -148,9 +146,11 @@ fn decode_round(src: &[u8], out: &mut Vec<u8>, steps: &mut Steps) -> bool {
     changed || percent
 }
 
-/// `%uXXXX` (IIS style): writes the code point as UTF-8, mapping full-width and
-/// look-alike dots and slashes to ASCII because path handlers do.
-fn percent_u(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+/// `%uXXXX` (IIS style) and `\uXXXX` (the escape JavaScript and JSON strings use,
+/// which a sink building markup from a JS string turns back into the character): the
+/// introducer at `rest[0]` is the caller's; writes the code point as UTF-8, mapping
+/// full-width and look-alike dots and slashes to ASCII because path handlers do.
+fn u_escape(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     if rest.len() < 6 || !(rest[1] == b'u' || rest[1] == b'U') {
         return None;
     }
@@ -162,15 +162,6 @@ fn percent_u(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 }
 
 /// Writes a code point, folding look-alikes that servers normalise to ASCII.
-/// `\u003c`: the escape JavaScript and JSON strings use, which a sink that builds
-/// markup from a JS string turns back into the character.
-fn js_unicode_escape(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    let hi = hex2(rest[2], rest[3])?;
-    let lo = hex2(rest[4], rest[5])?;
-    push_code_point(u32::from(hi) << 8 | u32::from(lo), out);
-    Some(6)
-}
-
 fn push_code_point(cp: u32, out: &mut Vec<u8>) {
     let ascii = match cp {
         0xFF0E | 0x2024 => Some(b'.'),
@@ -220,7 +211,7 @@ fn html_entity(rest: &[u8], out: &mut Vec<u8>) -> Option<usize> {
         }
     }
     // Browsers also read the legacy entities `&lt` `&gt` `&quot` `&amp` without their
-    // `;` when no letter or digit follows.
+    // `;`; followed by a letter, a digit or `=` (`&ltd`, `&lt=5`) the name is text.
     const LEGACY: [(&[u8], u8); 4] = [
         (b"lt", b'<'),
         (b"gt", b'>'),

@@ -140,10 +140,11 @@ fn template_body(b: &[u8]) -> bool {
     if arithmetic {
         return true;
     }
-    let squeezed: Vec<u8> = if b.contains(&b' ') {
+    // `.__ class __` reads as `.__class__` to the gadget list; copy only when spaced.
+    let squeezed: std::borrow::Cow<[u8]> = if b.contains(&b' ') {
         b.iter().copied().filter(|c| *c != b' ').collect()
     } else {
-        b.to_vec()
+        b.into()
     };
     gadgets
         .iter()
