@@ -272,9 +272,11 @@ pub(crate) fn cut_to_char_boundary(bytes: &[u8]) -> &[u8] {
 }
 
 /// Appends `bytes` to `text`, replacing invalid UTF-8 with U+FFFD; true when any was
-/// invalid. No allocation beyond `text`'s own growth.
+/// invalid. No allocation beyond `text`'s own growth. Every line passes through here:
+/// `simdutf8` validates a line of ordinary ASCII in about half the instructions of
+/// `std::str::from_utf8`, and the std decoder is used only to mend an invalid one.
 pub(crate) fn push_lossy(text: &mut String, bytes: &[u8]) -> bool {
-    if let Ok(s) = std::str::from_utf8(bytes) {
+    if let Ok(s) = simdutf8::basic::from_utf8(bytes) {
         text.push_str(s);
         return false;
     }
