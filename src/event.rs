@@ -24,16 +24,16 @@ use serde::Serialize;
 /// which covers methods, statuses, addresses, most paths and user names.
 pub type Text = CompactString;
 
-/// A [`Text`] holding `v`, written into `buf`'s allocation when there is one (a
+/// A `String` holding `v`, written into `buf`'s allocation when there is one (a
 /// parser recycling the buffers of the event before).
-pub fn text_in(buf: Option<Text>, v: &str) -> Text {
+pub fn text_in(buf: Option<String>, v: &str) -> String {
     match buf {
         Some(mut t) => {
             t.clear();
             t.push_str(v);
             t
         }
-        None => Text::from(v),
+        None => v.to_owned(),
     }
 }
 
@@ -171,7 +171,7 @@ pub struct Event {
     /// `http.request.method`
     pub method: Option<Text>,
     /// `url.original`: path plus query, as written in the request line.
-    pub url_original: Option<Text>,
+    pub url_original: Option<String>,
     /// Byte index of `?` in `url_original`, when there is a query.
     pub query_at: Option<u32>,
     /// `http.version`
@@ -181,9 +181,9 @@ pub struct Event {
     /// `http.response.body.bytes`
     pub bytes: Option<u64>,
     /// `http.request.referrer`
-    pub referrer: Option<Text>,
+    pub referrer: Option<String>,
     /// `user_agent.original`
-    pub user_agent: Option<Text>,
+    pub user_agent: Option<String>,
     /// `user.name`
     pub user_name: Option<Text>,
     /// The raw `X-Forwarded-For` header, kept as evidence even when not believed.
@@ -360,14 +360,14 @@ impl Event {
     }
 
     /// [`Event::set_url`] writing into `buf`'s allocation when there is one.
-    pub fn set_url_in(&mut self, url: &str, buf: Option<Text>) {
+    pub fn set_url_in(&mut self, url: &str, buf: Option<String>) {
         self.query_at = memchr::memchr(b'?', url.as_bytes()).map(|i| i as u32);
         self.url_original = Some(text_in(buf, url));
     }
 
     /// A typed field's value.
     pub fn field(&self, field: Field) -> Option<Value<'_>> {
-        fn s(t: &Option<Text>) -> Option<Value<'_>> {
+        fn s(t: &Option<impl std::ops::Deref<Target = str>>) -> Option<Value<'_>> {
             t.as_deref().map(Value::Str)
         }
         match field {

@@ -227,7 +227,7 @@ fn fill_fields(
         first_text(paths, doc, used).map(|t| Text::from(t.as_ref()))
     };
     ev.method = text(&f.method, used);
-    ev.user_agent = text(&f.user_agent, used);
+    ev.user_agent = first_text(&f.user_agent, doc, used).map(Cow::into_owned);
     ev.user_name = text(&f.user_name, used);
     ev.log_level = text(&f.level, used);
     ev.action = text(&f.action, used);

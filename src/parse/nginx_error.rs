@@ -237,7 +237,7 @@ fn apply_tail(ev: &mut Event, tail: &str) {
         match key {
             "request" => nginx::apply_request(ev, value),
             "host" => ev.push_extra("url.domain", value),
-            "referrer" => ev.referrer = Some(Text::from(value)),
+            "referrer" => ev.referrer = Some(value.to_owned()),
             "upstream" => ev.push_extra("nginx.upstream", value),
             _ => ev.push_extra("nginx.subrequest", value),
         }
