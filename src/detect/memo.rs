@@ -51,22 +51,17 @@ impl<V: Copy> Memo<V> {
     }
 }
 
-/// Multiply-rotate hash over 8-byte words. Every byte counts: user agents that differ
-/// in one version digit have the same length and must not share a slot.
+/// foldhash's fast byte hash (16-byte words, two independent folded-multiply
+/// chains) seeded with the tag. Every byte counts: user agents that differ in one
+/// version digit have the same length and must not share a slot. The seed is fixed,
+/// so slots (and instruction counts) are the same from run to run; a crafted
+/// collision only costs its sender a re-judgement.
 #[inline]
 fn hash(seed: u64, b: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = (seed ^ (b.len() as u64).rotate_left(32)).wrapping_mul(K);
-    let mut words = b.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
-        h = (h.rotate_left(23) ^ w).wrapping_mul(K);
-    }
-    let mut last = 0u64;
-    for (i, &c) in words.remainder().iter().enumerate() {
-        last |= u64::from(c) << (8 * i);
-    }
-    (h.rotate_left(23) ^ last).wrapping_mul(K)
+    use std::hash::Hasher;
+    let mut h = foldhash::fast::FoldHasher::with_seed(seed, foldhash::SharedSeed::global_fixed());
+    h.write(b);
+    h.finish()
 }
 
 #[cfg(test)]
