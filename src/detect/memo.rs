@@ -1,13 +1,14 @@
 //! Per-thread memory of verdicts on values that repeat (paths, query values, user
 //! agents, referrers): a direct-mapped table from a byte string to a small verdict.
 //!
-//! Real traffic repeats those values heavily, so remembering that a value was judged
-//! (clean, or matched by a rule's automaton) takes the judging off the hot path for
-//! the repeats. A slot holds the whole key and is confirmed by full comparison: a
+//! Real traffic repeats those values heavily, so remembering how a value was judged
+//! (clean, flagged with its findings, or matched by a rule's automaton) takes the
+//! judging off the hot path for the repeats. A slot holds the whole key and is confirmed by full comparison: a
 //! collision costs a re-judgement, never a wrong answer.
 
-/// Direct-mapped verdicts by (tag, bytes); the tag tells apart the users of one table.
-pub struct Memo<V: Copy> {
+/// Direct-mapped verdicts by (tag, bytes); the tag tells apart the users (or the parts)
+/// of one table.
+pub struct Memo<V: Clone> {
     slots: Vec<Option<Slot<V>>>,
 }
 
@@ -17,7 +18,7 @@ struct Slot<V> {
     verdict: V,
 }
 
-impl<V: Copy> Memo<V> {
+impl<V: Clone> Memo<V> {
     /// A table of `slots` entries (rounded up to a power of two).
     pub fn new(slots: usize) -> Memo<V> {
         let n = slots.max(1).next_power_of_two();
@@ -35,7 +36,7 @@ impl<V: Copy> Memo<V> {
     #[inline]
     pub fn get(&self, tag: u32, key: &[u8]) -> Option<V> {
         match &self.slots[self.index(tag, key)] {
-            Some(s) if s.tag == tag && *s.key == *key => Some(s.verdict),
+            Some(s) if s.tag == tag && *s.key == *key => Some(s.verdict.clone()),
             _ => None,
         }
     }
