@@ -22,6 +22,7 @@ pub mod traversal;
 pub mod xss;
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::thread::LocalKey;
 
 use crate::detect::memo::Memo;
@@ -156,24 +157,44 @@ impl Classifier {
     pub fn classify(&self, ev: &mut Event) {
         let mut out = Out::default();
         if let Some(path) = ev.url_path() {
-            cached_clean(&PATHS_SEEN, URL_CACHE_MAX_BYTES, path, &mut out, |o| {
-                self.inspect_path(path, o)
-            });
+            cached_clean(
+                &PATHS_SEEN,
+                URL_CACHE_MAX_BYTES,
+                Tag::Path,
+                path,
+                &mut out,
+                |o| self.inspect_path(path, o),
+            );
         }
         if let Some(query) = ev.url_query() {
-            cached_clean(&QUERIES_SEEN, URL_CACHE_MAX_BYTES, query, &mut out, |o| {
-                self.inspect_query(query, PART_QUERY, o)
-            });
+            cached_clean(
+                &QUERIES_SEEN,
+                URL_CACHE_MAX_BYTES,
+                Tag::Query,
+                query,
+                &mut out,
+                |o| self.inspect_query(query, PART_QUERY, o),
+            );
         }
         if let Some(ua) = ev.user_agent.as_deref() {
-            cached_clean(&AGENTS_SEEN, CACHE_MAX_BYTES, ua, &mut out, |o| {
-                self.inspect_agent(ua, o)
-            });
+            cached_clean(
+                &AGENTS_SEEN,
+                CACHE_MAX_BYTES,
+                Tag::Agent,
+                ua,
+                &mut out,
+                |o| self.inspect_agent(ua, o),
+            );
         }
         if let Some(referrer) = ev.referrer.as_deref() {
-            cached_clean(&REFERRERS_SEEN, CACHE_MAX_BYTES, referrer, &mut out, |o| {
-                self.inspect_referrer(referrer, o)
-            });
+            cached_clean(
+                &REFERRERS_SEEN,
+                CACHE_MAX_BYTES,
+                Tag::Referrer,
+                referrer,
+                &mut out,
+                |o| self.inspect_referrer(referrer, o),
+            );
         }
         if !out.classes.is_empty() {
             ev.attacks.insert(out.classes);
@@ -235,8 +256,14 @@ impl Classifier {
             // A parameter that swallowed a raw `&` is judged whole, `&` included.
             let joined = memchr::memchr(b'&', seg).is_some();
             if joined || QUERY_BYTES.hit(seg) || second_equals(seg) {
-                // Whether a value is clean does not depend on the part it came in.
-                cached_clean(&VALUES_SEEN, URL_CACHE_MAX_BYTES, seg, out, |o| {
+                // Whether a value is clean does not depend on the part it came in (its
+                // findings name the part, so those are remembered per part).
+                let tag = if part == PART_REFERRER {
+                    Tag::ReferrerValue
+                } else {
+                    Tag::QueryValue
+                };
+                cached_clean(&VALUES_SEEN, URL_CACHE_MAX_BYTES, tag, seg, out, |o| {
                     self.inspect_value(part, seg, true, o)
                 });
             } else if let Some(at) = cmdi::recon_value(seg) {
@@ -411,18 +438,71 @@ const URL_CACHE_MAX_BYTES: usize = 256;
 /// bytes only, never on the rest of the request.
 type CleanCache = Memo<()>;
 
+/// Slots in the per-thread memory of flagged values (one table for every part).
+const FLAGGED_SLOTS: usize = 2048;
+
+/// Most findings a flagged value may have for its verdict to be remembered; with the
+/// key limits this bounds the table to a few MiB per thread whatever the traffic.
+const FLAGGED_MAX_FINDINGS: usize = 4;
+
+/// What inspecting one value added to an empty [`Out`], kept so that the next time
+/// the value is seen (scanners repeat their payloads and agents) it can be replayed
+/// instead of decoded and judged again.
+struct Recorded {
+    classes: AttackClasses,
+    calls: u32,
+    findings: Box<[Finding]>,
+}
+
+/// Which part a flagged value was judged as: its findings name the part, so the same
+/// bytes in another part are another entry. Used as the [`Memo`] tag.
+#[derive(Clone, Copy)]
+enum Tag {
+    Path,
+    Query,
+    Agent,
+    Referrer,
+    QueryValue,
+    ReferrerValue,
+}
+
 thread_local! {
     static PATHS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
     static QUERIES_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
     static VALUES_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
     static AGENTS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
     static REFERRERS_SEEN: RefCell<CleanCache> = RefCell::new(Memo::new(CACHE_SLOTS));
+    static FLAGGED: RefCell<Memo<Rc<Recorded>>> = RefCell::new(Memo::new(FLAGGED_SLOTS));
 }
 
-/// Runs `inspect` unless `value` is cached as clean; caches it when it comes out clean.
+impl Out {
+    /// Adds what a value's inspection recorded as if it ran again here: the same
+    /// calls, each finding kept unless its class was already found in its part
+    /// (exactly what [`Out::add`] would have done; a class whose finding is skipped
+    /// is already in `classes`).
+    fn replay(&mut self, rec: &Recorded) {
+        self.calls += rec.calls;
+        self.classes.insert(rec.classes);
+        for f in &rec.findings {
+            if !self
+                .findings
+                .iter()
+                .any(|x| x.class == f.class && x.part == f.part)
+            {
+                self.findings.push(f.clone());
+            }
+        }
+    }
+}
+
+/// Runs `inspect` unless `value` is cached as clean or as flagged (whose findings
+/// are then replayed); caches the verdict either way. `inspect` runs against an
+/// empty [`Out`] and its result is replayed into `out`, which is what running it
+/// against `out` does (see [`Out::replay`]).
 fn cached_clean(
     cache: &'static LocalKey<RefCell<CleanCache>>,
     max_bytes: usize,
+    tag: Tag,
     value: impl AsRef<[u8]>,
     out: &mut Out,
     inspect: impl FnOnce(&mut Out),
@@ -431,10 +511,27 @@ fn cached_clean(
     if cache.with_borrow(|c| c.get(0, value).is_some()) {
         return;
     }
-    let before = out.calls;
-    inspect(out);
-    if out.calls == before && value.len() <= max_bytes {
-        cache.with_borrow_mut(|c| c.put(0, value, ()));
+    let fits = value.len() <= max_bytes;
+    if fits && let Some(rec) = FLAGGED.with_borrow(|m| m.get(tag as u32, value)) {
+        out.replay(&rec);
+        return;
+    }
+    let mut fresh = Out::default();
+    inspect(&mut fresh);
+    if fresh.calls == 0 {
+        if fits {
+            cache.with_borrow_mut(|c| c.put(0, value, ()));
+        }
+        return;
+    }
+    let rec = Recorded {
+        classes: fresh.classes,
+        calls: fresh.calls,
+        findings: fresh.findings.into_boxed_slice(),
+    };
+    out.replay(&rec);
+    if fits && rec.findings.len() <= FLAGGED_MAX_FINDINGS {
+        FLAGGED.with_borrow_mut(|m| m.put(tag as u32, value, Rc::new(rec)));
     }
 }
 
@@ -500,7 +597,64 @@ fn clip(s: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::parameters;
+    use super::{Classifier, parameters};
+    use crate::event::Event;
+
+    /// Flagged values are remembered with their findings; a repeat must come out
+    /// exactly as the first sighting did, including which part each finding names and
+    /// the one-finding-per-class-and-part rule across parameters and parts.
+    #[test]
+    fn remembered_flags_replay_exactly() {
+        let c = Classifier::new();
+        let cases = [
+            (
+                "/a.php?id=1' or '1'='1&q=1 union select 1,2",
+                "sqlmap/1.8",
+                "-",
+            ),
+            (
+                "/x?id=1' or '1'='1",
+                "Mozilla/5.0",
+                "http://h/?id=1' or '1'='1",
+            ),
+            (
+                "/../../etc/passwd?f=../../etc/passwd",
+                "() { :; }; /bin/cat /etc/passwd",
+                "-",
+            ),
+            ("/.env", "Nikto", "http://h/?q=<script>alert(1)</script>"),
+            (
+                "/?x=${jndi:ldap://a/b}&y=${jndi:ldap://a/b}",
+                "${jndi:ldap://a/b}",
+                "-",
+            ),
+            ("/index.html", "Mozilla/5.0", "-"),
+        ];
+        let run = |(url, ua, referrer): (&str, &str, &str)| {
+            let mut e = Event {
+                user_agent: Some(ua.into()),
+                referrer: (referrer != "-").then(|| referrer.into()),
+                ..Event::default()
+            };
+            e.set_url(url);
+            c.classify(&mut e);
+            (e.attacks, e.findings)
+        };
+        let first: Vec<_> = cases.iter().map(|&x| run(x)).collect();
+        assert!(first.iter().filter(|(a, _)| !a.is_empty()).count() >= 5);
+        for _ in 0..2 {
+            for (case, want) in cases.iter().zip(&first) {
+                assert_eq!(&run(*case), want, "{case:?}");
+            }
+        }
+        // The same flagged query value seen as a referrer's names that part.
+        let (_, findings) = run(("/", "curl/8", "http://h/?a=1&id=1' or '1'='1"));
+        assert!(!findings.is_empty());
+        assert!(
+            findings.iter().all(|f| f.part == super::PART_REFERRER),
+            "{findings:?}"
+        );
+    }
 
     fn split(q: &str) -> Vec<&str> {
         parameters(q.as_bytes())

@@ -3,8 +3,10 @@
 //!
 //! Per event ([`Engine::process`]): the active detection rules whose prefilters admit
 //! the event's shape (kind, attack classes, status; the list is remembered per
-//! shape, so an ordinary access line visits two or three rules) are tested, their
-//! tests ordered cheapest first; a generating rule's match goes to
+//! shape, so an ordinary access line visits two or three rules) are tested, each
+//! through its plan for the shape (the tests the shape settles are folded away,
+//! [`crate::detect::sigma::plan`]) with the rest ordered cheapest first; a
+//! generating rule's match goes to
 //! its episode [`Table`] keyed by `source.ip`; a rule that feeds correlations marks
 //! them, and each marked correlation gets the event once, keyed by its `group-by`.
 //!
@@ -133,17 +135,15 @@ impl Engine {
         let rules = Arc::clone(&self.rules);
         self.marks.clear();
         let facts = EventFacts::of(ev);
-        let candidates = self
-            .candidates
-            .for_shape(facts.shape(), &rules.active_prefilters);
-        for &at in candidates {
-            let at = at as usize;
+        let candidates = self.candidates.for_shape(facts.shape(), &rules);
+        for cand in candidates {
+            let at = cand.at as usize;
             if !rules.active_prefilters[at].admits_fields(&facts) {
                 continue;
             }
             let i = rules.active[at];
             let d = &rules.detections[i];
-            if !d.matches(ev) {
+            if !cand.plan.matches(d, ev) {
                 continue;
             }
             if let Some(table) = self.singles[i].as_mut() {

@@ -69,8 +69,9 @@ impl FieldRef {
     }
 
     /// Whether this is `palisade.attack`.
+    #[inline]
     pub fn is_attack(&self) -> bool {
-        *self == FieldRef::Typed(Field::Attacks)
+        matches!(self, FieldRef::Typed(Field::Attacks))
     }
 }
 

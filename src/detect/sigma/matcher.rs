@@ -367,49 +367,97 @@ impl Merged {
     }
 }
 
-/// Up to three bytes of which every needle holds at least one, so a haystack holding
-/// none cannot match. Only bytes that case folding leaves alone (no ASCII letters)
-/// and that ordinary log text seldom holds are chosen.
+/// Up to three short letterless strings of which every needle holds at least one
+/// (`${` and `%24%7` for the JNDI keywords), so a haystack holding none cannot match.
+/// Each starts with a byte that ordinary log text seldom holds; `memchr` finds those
+/// and the rest of the string is compared where one turns up, so a line with `%20`
+/// in it is settled without the automaton. Strings without ASCII letters are the
+/// same in any case, so the raw haystack is searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Gate {
-    bytes: [u8; 3],
-    len: u8,
+    /// The strings, each `len[i]` bytes of `strs[i]`; the first bytes are distinct.
+    strs: [[u8; Gate::MAX_LEN]; 3],
+    lens: [u8; 3],
+    n: u8,
 }
 
 impl Gate {
     /// Bytes too common in access lines (timestamps, addresses, paths, agents) to
-    /// rule anything out.
+    /// start a gate string.
     const COMMON: &[u8] = b" \t./:-_0123456789\"[]=&?,+();";
+
+    /// Longest gate string kept (a prefix of a longer one is as sound, if less sharp).
+    const MAX_LEN: usize = 8;
 
     fn of(needles: &[String]) -> Option<Gate> {
         let usable = |b: &u8| !b.is_ascii_alphabetic() && !Gate::COMMON.contains(b);
         let mut open: Vec<&[u8]> = needles.iter().map(|n| n.as_bytes()).collect();
         let mut gate = Gate {
-            bytes: [0; 3],
-            len: 0,
+            strs: [[0; Gate::MAX_LEN]; 3],
+            lens: [0; 3],
+            n: 0,
         };
         while !open.is_empty() {
-            if gate.len == 3 || open.iter().any(|n| !n.iter().any(usable)) {
+            if gate.n == 3 || open.iter().any(|n| !n.iter().any(usable)) {
                 return None;
             }
             // The usable byte held by the most remaining needles (lowest byte on ties).
             let best = (0..=255u8)
                 .filter(usable)
                 .max_by_key(|b| (open.iter().filter(|n| n.contains(b)).count(), Reverse(*b)))?;
-            gate.bytes[usize::from(gate.len)] = best;
-            gate.len += 1;
-            open.retain(|n| !n.contains(&best));
+            let (held, rest): (Vec<&[u8]>, Vec<&[u8]>) =
+                open.into_iter().partition(|n| n.contains(&best));
+            let s = Gate::longest_shared(best, &held);
+            let i = usize::from(gate.n);
+            gate.strs[i][..s.len()].copy_from_slice(s);
+            gate.lens[i] = s.len() as u8;
+            gate.n += 1;
+            open = rest;
         }
-        (gate.len > 0).then_some(gate)
+        (gate.n > 0).then_some(gate)
     }
 
+    /// The longest letterless string starting with `first` that every one of `held`
+    /// (which all hold `first`) contains; at least `[first]`.
+    fn longest_shared<'a>(first: u8, held: &[&'a [u8]]) -> &'a [u8] {
+        let one = held[0];
+        let mut best: &[u8] = &one[memchr::memchr(first, one).unwrap_or(0)..][..1];
+        for (at, _) in one.iter().enumerate().filter(|(_, b)| **b == first) {
+            let run = one[at..]
+                .iter()
+                .take(Gate::MAX_LEN)
+                .take_while(|b| !b.is_ascii_alphabetic())
+                .count();
+            for len in (best.len() + 1..=run).rev() {
+                let cand = &one[at..at + len];
+                if held.iter().all(|n| memchr::memmem::find(n, cand).is_some()) {
+                    best = cand;
+                    break;
+                }
+            }
+        }
+        best
+    }
+
+    fn str(&self, i: usize) -> &[u8] {
+        &self.strs[i][..usize::from(self.lens[i])]
+    }
+
+    /// Whether `h` holds one of the gate strings.
     #[inline]
     fn admits(&self, h: &[u8]) -> bool {
-        let [a, b, c] = self.bytes;
-        match self.len {
-            1 => memchr::memchr(a, h).is_some(),
-            2 => memchr::memchr2(a, b, h).is_some(),
-            _ => memchr::memchr3(a, b, c, h).is_some(),
+        let [a, b, c] = [0, 1, 2].map(|i| self.strs[i][0]);
+        // A byte loop: the strings are a few bytes long, shorter than a `memcmp` call.
+        let holds = |at: usize| {
+            (0..usize::from(self.n)).any(|i| {
+                let s = self.str(i);
+                h.len() - at >= s.len() && s.iter().zip(&h[at..]).all(|(a, b)| a == b)
+            })
+        };
+        match self.n {
+            1 => memchr::memchr_iter(a, h).any(holds),
+            2 => memchr::memchr2_iter(a, b, h).any(holds),
+            _ => memchr::memchr3_iter(a, b, c, h).any(holds),
         }
     }
 }
@@ -917,12 +965,25 @@ mod tests {
     }
 
     #[test]
-    fn gates_pick_rare_bytes_every_needle_holds() {
+    fn gates_pick_rare_letterless_strings_every_needle_holds() {
         let g = |ns: &[&str]| Gate::of(&ns.iter().map(|n| n.to_string()).collect::<Vec<_>>());
-        let jndi = g(&["${jndi:", "%24%7bjndi:", "${${lower:j}"]).unwrap();
-        assert_eq!(&jndi.bytes[..usize::from(jndi.len)], b"$%");
+        let jndi = g(&["${jndi:", "%24%7bjndi:", "${${lower:j}", "%24%7bjndi%3a"]).unwrap();
+        let strs: Vec<&[u8]> = (0..usize::from(jndi.n)).map(|i| jndi.str(i)).collect();
+        assert_eq!(strs, [&b"${"[..], b"%24%7"]);
         assert!(!jndi.admits(b"GET /a?b=1 HTTP/1.1"));
+        assert!(
+            !jndi.admits(b"GET /a?b=%20$x%24 HTTP/1.1"),
+            "no gate string"
+        );
         assert!(jndi.admits(b"GET /a?b=%24%7Bjndi HTTP/1.1"));
+        assert!(jndi.admits(b"GET /a?b=%24%7bjndi HTTP/1.1"));
+        assert!(jndi.admits(b"x$%24%7"), "a string at the very end");
+        assert!(jndi.admits(b"$$${"));
+        assert!(!jndi.admits(b"$"));
+        let one = g(&["<scr", "<ifr"]).unwrap();
+        assert_eq!(one.str(0), b"<", "letters stop a gate string");
+        let long = g(&["x%%%%%%%%%%%%"]).unwrap();
+        assert_eq!(long.str(0).len(), Gate::MAX_LEN);
         assert_eq!(g(&["sqlmap", "${jndi:"]), None, "a needle of letters only");
         assert_eq!(g(&["a:b", "c.d"]), None, "only common bytes");
         assert_eq!(g(&["<a", ">b", "|c", "`d"]), None, "more than three bytes");
@@ -947,6 +1008,56 @@ mod tests {
             for _ in 0..2 {
                 assert_eq!(ua.matches(&e), want_ua, "{agent}");
                 assert_eq!(jndi.matches(&e), want_raw, "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn gated_keywords_agree_with_a_plain_search() {
+        let needles = [
+            "${jndi:",
+            "%24%7Bjndi:",
+            "%24%7bjndi%3a",
+            "${${lower:j}",
+            "${${::-j}",
+            "${${env:",
+        ];
+        let list = format!("['{}']", needles.join("', '"));
+        let t = item("", &list);
+        let plain = |h: &str| {
+            let h = h.to_ascii_lowercase();
+            needles.iter().any(|n| h.contains(&n.to_ascii_lowercase()))
+        };
+        let pieces = [
+            "GET /a?q=%20x HTTP/1.1",
+            "%24%7Bjndi:ldap",
+            "%24%7bJNDI%3A",
+            "%24%7BJndi%3a",
+            "%24%7b",
+            "%24%7Cjndi:",
+            "$%7Bjndi:",
+            "${JNDI:rmi",
+            "${${LOWER:j}",
+            "${${::-J}",
+            "$ {jndi:",
+            "%%24%7bjndi:",
+            "$${${env:X}",
+            "100%",
+            "$",
+        ];
+        let pad = "x".repeat(1100);
+        for a in pieces {
+            for b in pieces {
+                for h in [
+                    format!("{a}{b}"),
+                    format!("{a} {b}"),
+                    format!("{pad}{a}{b}"),
+                    format!("{a}{pad}{b}"),
+                ] {
+                    let mut e = access("-", "/", 200);
+                    e.raw = h.clone();
+                    assert_eq!(t.matches(&e), plain(&h), "{h:.80}");
+                }
             }
         }
     }

@@ -18,6 +18,7 @@
 pub mod condition;
 pub mod fields;
 pub mod matcher;
+pub mod plan;
 pub mod prefilter;
 
 use std::path::{Path, PathBuf};

@@ -9,11 +9,12 @@
 
 use std::cell::Cell;
 
-use super::Selection;
 use super::condition::Cond;
 use super::fields::FieldRef;
 use super::matcher::{CmpOp, FieldTest, Leaf, TextOp};
-use crate::event::{Event, EventKind, Field};
+use super::plan::{self, Plan};
+use super::{RuleSet, Selection};
+use crate::event::{AttackClasses, Event, EventKind, Field};
 
 /// Every event kind, for mapping `event.kind` values to bits.
 const KINDS: [EventKind; 7] = [
@@ -127,12 +128,21 @@ impl<'e> EventFacts<'e> {
 /// Slots of the per-shape candidate lists (direct-mapped; a power of two).
 const SHAPE_SLOTS: usize = 64;
 
-/// Per shape, the positions of the rules whose prefilters admit it, so an event of
-/// a shape seen before only visits the rules that can match it (usually two or
-/// three of the active rules).
+/// A rule that can match events of some shape, and how to test it for them.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Position of the rule in [`RuleSet::active`].
+    pub at: u32,
+    pub plan: Plan,
+}
+
+/// Per shape, the rules whose prefilters admit it with their [plans](super::plan),
+/// so an event of a shape seen before only visits the rules that can match it
+/// (usually two or three of the active rules) and only runs the tests its shape
+/// leaves open.
 #[derive(Debug)]
 pub struct Candidates {
-    slots: Vec<Option<(Shape, Box<[u32]>)>>,
+    slots: Vec<Option<(Shape, Box<[Candidate]>)>>,
 }
 
 impl Default for Candidates {
@@ -144,22 +154,45 @@ impl Default for Candidates {
 }
 
 impl Candidates {
-    /// Positions in `prefilters` of those admitting `shape`, in order.
+    /// The active rules of `rules` that can match events of `shape`, in order.
     #[inline]
-    pub fn for_shape(&mut self, shape: Shape, prefilters: &[Prefilter]) -> &[u32] {
+    pub fn for_shape(&mut self, shape: Shape, rules: &RuleSet) -> &[Candidate] {
         let h = usize::from(shape.status.unwrap_or(u16::MAX)).wrapping_mul(31)
             ^ usize::from(shape.attacks).wrapping_mul(7)
             ^ usize::from(shape.kind);
         let slot = &mut self.slots[h % SHAPE_SLOTS];
         if slot.as_ref().is_none_or(|(s, _)| *s != shape) {
-            let list = (0..prefilters.len())
-                .filter(|&i| prefilters[i].admits_shape(&shape))
-                .map(|i| i as u32)
-                .collect();
-            *slot = Some((shape, list));
+            *slot = Some((shape, candidates(shape, rules)));
         }
         slot.as_ref().map_or(&[], |(_, list)| &list[..])
     }
+}
+
+/// The candidates of `shape`: rules whose prefilter admits it and whose condition,
+/// folded over what the shape settles, can still hold.
+fn candidates(shape: Shape, rules: &RuleSet) -> Box<[Candidate]> {
+    let probe = Event {
+        kind: KINDS
+            .into_iter()
+            .find(|k| kind_bit(*k) == shape.kind)
+            .unwrap_or_default(),
+        attacks: AttackClasses(shape.attacks),
+        status: shape.status,
+        ..Event::default()
+    };
+    rules
+        .active_prefilters
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.admits_shape(&shape))
+        .filter_map(|(at, _)| {
+            let plan = plan::plan(&rules.detections[rules.active[at]], &probe)?;
+            Some(Candidate {
+                at: at as u32,
+                plan,
+            })
+        })
+        .collect()
 }
 
 impl Prefilter {
