@@ -350,6 +350,69 @@ fn script_probe_rule_looks_at_the_status() {
     );
 }
 
+/// A bot that asks for `/wp-login.php` again and again all day is counted, not
+/// accused (the benchmark log's real traffic holds about a hundred such clients); a
+/// client that asks for three different secret files within minutes is.
+#[test]
+fn sensitive_file_probing_needs_several_different_files() {
+    let classifier = palisade::detect::classify::Classifier::new();
+    let t0 = ts("2024-06-01T12:00:00Z");
+    let at = |s: i64| t0 + jiff::SignedDuration::from_secs(s);
+    let classified = |mut e: Event| {
+        classifier.classify(&mut e);
+        e
+    };
+    let mut events: Vec<Event> = (0..20)
+        .map(|i| {
+            classified(access(
+                "198.51.100.7",
+                at(i * 150),
+                "GET",
+                "/wp-login.php",
+                404,
+            ))
+        })
+        .collect();
+    for (i, path) in ["/.env", "/.git/config", "/wp-login.php"]
+        .iter()
+        .enumerate()
+    {
+        events.push(classified(access(
+            "192.0.2.44",
+            at(3000 + i as i64),
+            "GET",
+            path,
+            404,
+        )));
+    }
+    let mut e = engine();
+    let mut out = run(&mut e, &events);
+    let stats = e.stats();
+    e.finish(&mut out);
+    let burst = fired(&out, "web_sensitive_file_probe_burst");
+    assert_eq!(
+        burst.len(),
+        1,
+        "got {:?}",
+        out.iter().map(|d| &d.rule.title).collect::<Vec<_>>()
+    );
+    assert_eq!(burst[0].key_value("source.ip"), Some("192.0.2.44"));
+    assert!(
+        out.iter()
+            .all(|d| d.key_value("source.ip") != Some("198.51.100.7")),
+        "the one-path bot must not be accused: {:?}",
+        out.iter()
+            .map(|d| (&d.rule.title, &d.key))
+            .collect::<Vec<_>>()
+    );
+    let probe_id = rule_id("web_sensitive_file_probe_burst");
+    let probe = stats.rules.iter().find(|r| r.rule_id == probe_id).unwrap();
+    assert_eq!(
+        probe.matches, 23,
+        "every refused request for a secret file is counted"
+    );
+}
+
 /// Field case 33: user agents match whatever their case.
 #[test]
 fn scanner_user_agents_match_regardless_of_case() {
