@@ -108,3 +108,43 @@ fn appended_line_alerts_and_restart_neither_repeats_nor_loses() {
         "a line was read twice"
     );
 }
+
+/// systemd and `docker stop` stop a daemon with SIGTERM: palisade must shut down as on
+/// Ctrl-C (episodes closed and written, exit status 0), not die on the signal.
+#[test]
+fn sigterm_closes_open_detections_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, "").unwrap();
+    let config = dir.path().join("palisade.toml");
+    std::fs::write(
+        &config,
+        "[[sources]]\nname = \"nginx\"\npath = \"access.log\"\nparser = { format = \"nginx\", log_format = \"combined\" }\n[store]\npath = \"palisade.db\"\n[watch]\npoll_interval = \"100ms\"\n",
+    )
+    .unwrap();
+    let mut w = Watcher::start(&config);
+    std::thread::sleep(Duration::from_millis(300));
+    append(&log, &sqli_line("203.0.113.202", 7));
+    w.next_fired(Duration::from_secs(10))
+        .expect("no alert for the appended line");
+    let status = Command::new("kill")
+        .args(["-TERM", &w.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(s) = w.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "watch ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "watch died on SIGTERM: {exit}");
+    let closed = std::iter::from_fn(|| w.rx.recv_timeout(Duration::from_secs(2)).ok())
+        .any(|d| d["state"] == "closed" && d["key"]["source.ip"] == "203.0.113.202");
+    assert!(closed, "the open detection was not closed on SIGTERM");
+}

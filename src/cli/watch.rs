@@ -88,8 +88,11 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     pipeline.set_forgiven(response.responder.unbans());
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    // SIGINT, and with the `termination` feature SIGTERM and SIGHUP too: systemd and
+    // `docker stop` send SIGTERM, and a daemon must close its episodes and write its
+    // checkpoints on it exactly as on Ctrl-C.
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-        .context("installing Ctrl-C handler")?;
+        .context("installing the SIGINT/SIGTERM handler")?;
     tracing::info!(sources = config.sources.len(), "Watching");
 
     let mut printer = DetectionPrinter::new(args.json, color);
