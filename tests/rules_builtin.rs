@@ -119,6 +119,34 @@ fn login_brute_force_fires_at_the_eleventh_failure_not_the_tenth() {
     assert_eq!(hits[0].key_value("source.ip"), Some("198.51.100.7"));
     assert_eq!(hits[0].count, 11);
     assert!(!hits[0].samples.is_empty());
+    assert_eq!(
+        hits[0].first_seen, t0,
+        "first_seen is the first failure of the episode, not the first one kept as a sample"
+    );
+}
+
+/// The slow rule keeps few samples per key; its detection still starts at the first
+/// attempt it counted.
+#[test]
+fn slow_brute_force_reports_when_the_attempts_began() {
+    let t0 = ts("2024-05-01T08:30:00Z");
+    let attempts: Vec<Event> = (0..40)
+        .map(|i| {
+            failed_login(
+                "2001:db8:7::23",
+                t0 + jiff::SignedDuration::from_secs(i * 90),
+            )
+        })
+        .collect();
+    let mut e = engine();
+    let mut out = run(&mut e, &attempts);
+    e.finish(&mut out);
+    let hits: Vec<&Detection> = out
+        .iter()
+        .filter(|d| d.rule.name.as_deref() == Some("web_login_bruteforce_slow"))
+        .collect();
+    assert!(!hits.is_empty(), "slow brute force not detected");
+    assert_eq!(hits[0].first_seen, t0);
 }
 
 #[test]

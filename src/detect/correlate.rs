@@ -108,6 +108,17 @@ impl Window {
         }
     }
 
+    /// The earliest time (ms) the window still holds: where the episode it completes
+    /// began, even when the events before the threshold were not kept as samples.
+    fn earliest(&self) -> Option<i64> {
+        match self {
+            Window::None => None,
+            Window::Count(q) => q.first().copied(),
+            Window::Values(vs) => vs.iter().map(|(_, at)| *at).min(),
+            Window::Temporal(seen) => seen.iter().copied().filter(|&s| s != i64::MIN).min(),
+        }
+    }
+
     fn clear(&mut self) {
         match self {
             Window::None => {}
@@ -525,6 +536,14 @@ fn open_episode(entry: &mut Entry, ev: &Event, count: u64, max_samples: usize) -
     }
     ep.add(ev, max_samples);
     ep.count = count.max(ep.count);
+    // Only keys near their threshold keep pre-fire samples (field case 37), so the
+    // window, not the samples, knows when the episode began.
+    if let Some(ms) = entry.window.earliest()
+        && ms < ep.first.as_millisecond()
+        && let Ok(t) = Timestamp::from_millisecond(ms)
+    {
+        ep.first = t;
+    }
     entry.window.clear();
     ep
 }
