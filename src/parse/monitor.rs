@@ -83,6 +83,11 @@ impl FormatMonitor {
             let i = REASONS.iter().position(|r| *r == e.reason()).unwrap_or(0);
             self.counts[i] += 1;
         }
+        // A blank line is in no format: it says nothing about the configured one, and
+        // a file of blank lines is not a format mismatch.
+        if text.trim().is_empty() {
+            return None;
+        }
         if self.seen >= WINDOW {
             return None;
         }
@@ -170,6 +175,20 @@ mod tests {
         assert_eq!(run(&mut m, 1, 1000).len(), 1);
         assert!(m.finish().is_none());
         assert!(m.raised());
+    }
+
+    #[test]
+    fn blank_lines_are_not_judged() {
+        let mut m = FormatMonitor::new("s", "combined");
+        let err = ParseError::no_match("combined");
+        for text in ["", "   ", "\t", ""] {
+            assert!(m.record(text, Err(&err)).is_none());
+        }
+        assert!(
+            m.finish().is_none(),
+            "a file of blank lines is no format mismatch"
+        );
+        assert_eq!(m.errors_by_reason().next(), Some(("no_match", 4)));
     }
 
     #[test]
