@@ -47,7 +47,7 @@ pub fn save_checkpoints_file(
     let bytes = serde_json::to_vec_pretty(&doc).expect("checkpoints always serialize");
     let write_err = |source| SourceError::CheckpointWrite {
         path: path.to_owned(),
-        source,
+        error: source,
     };
     let tmp = temp_path(path);
     let result = write_synced(&tmp, &bytes).and_then(|()| fs::rename(&tmp, path));

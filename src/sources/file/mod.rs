@@ -40,29 +40,29 @@ pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Errors reading files, expanding globs and keeping checkpoint files.
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error("cannot open {path}: {source} (check that it exists and palisade may read it)")]
+    #[error("cannot open {path}: {error} (check that it exists and palisade may read it)")]
     Open {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot decompress {path}: {source} (is the gzip file complete?)")]
+    #[error("cannot decompress {path}: {error} (is the gzip file complete?)")]
     Gzip {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid glob pattern {pattern:?}: {message}")]
     Glob { pattern: String, message: String },
     #[error("no file matches {pattern:?}")]
     NoMatch { pattern: String },
-    #[error("cannot write checkpoint file {path}: {source}")]
+    #[error("cannot write checkpoint file {path}: {error}")]
     CheckpointWrite {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("cannot read checkpoint file {path}: {message} (move it aside to start over)")]
     CheckpointRead { path: PathBuf, message: String },
@@ -107,7 +107,7 @@ pub fn expand_paths(pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
     if paths.is_empty() && !is_glob(pattern) {
         return Err(SourceError::Open {
             path: PathBuf::from(pattern),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            error: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
     if paths.is_empty() {

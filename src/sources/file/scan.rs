@@ -102,7 +102,7 @@ pub fn read_lines(
     }
     let file = File::open(path).map_err(|source| SourceError::Open {
         path: path.to_owned(),
-        source,
+        error: source,
     })?;
     read_stream(path, file, opts, line, f)
 }
@@ -137,7 +137,7 @@ fn read_stream<R: Read>(
     let mut buf = vec![0u8; READ_CHUNK];
     let read_err = |source| SourceError::Read {
         path: path.to_owned(),
-        source,
+        error: source,
     };
     // Enough bytes to see the gzip magic even if the first read returns one byte.
     let mut head = 0;
@@ -156,7 +156,7 @@ fn read_stream<R: Read>(
             .run(decoder, &mut buf, 0)
             .map_err(|source| SourceError::Gzip {
                 path: path.to_owned(),
-                source,
+                error: source,
             });
     }
     pump.run(reader, &mut buf, head).map_err(read_err)
