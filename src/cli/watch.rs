@@ -94,6 +94,17 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the SIGINT/SIGTERM handler")?;
     tracing::info!(sources = config.sources.len(), "Watching");
+    // One line on stderr (results go to stdout) so that a person who started the
+    // daemon by hand sees it is running and where its metrics are.
+    let served = _server.as_ref().map_or_else(
+        || "metrics off".to_owned(),
+        |s| format!("metrics on http://{}/metrics", s.local_addr()),
+    );
+    eprintln!(
+        "palisade: watching {} source(s), store {}, {served}; Ctrl-C or SIGTERM stops",
+        config.sources.len(),
+        config.store.path.display()
+    );
 
     let mut printer = DetectionPrinter::new(args.json, color);
     let mut lines: Vec<Line> = Vec::new();
