@@ -23,6 +23,7 @@ pub enum RulesCommand {
         /// Extra folder of Sigma rules (repeatable).
         #[arg(long = "rules", value_name = "DIR")]
         rule_dirs: Vec<PathBuf>,
+        /// One JSON object per rule on stdout (id, name, title, level, tags, description).
         #[arg(long)]
         json: bool,
     },
@@ -43,6 +44,8 @@ pub enum RulesCommand {
         /// Extra folder of Sigma rules (repeatable).
         #[arg(long = "rules", value_name = "DIR")]
         rule_dirs: Vec<PathBuf>,
+        /// One JSON object per line on stdout: the parsed event (with the classifier's
+        /// findings) and every rule it matches, with the reason.
         #[arg(long)]
         json: bool,
     },
@@ -172,11 +175,15 @@ fn print_explanation(m: &palisade::detect::engine::Explanation) {
     for sel in m.selections.iter().filter(|s| s.matched) {
         for item in &sel.items {
             let value = item.event_value.as_deref().unwrap_or("<absent>");
+            let modifiers = if item.modifiers.is_empty() {
+                String::new()
+            } else {
+                format!("|{}", item.modifiers)
+            };
             println!(
-                "    {}: {}{} {} (event: {value:?})",
+                "    {}: {}{modifiers} → {} (event: {value:?})",
                 sel.name,
                 item.field,
-                item.modifiers,
                 item.values.join(" | ")
             );
         }
