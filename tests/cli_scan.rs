@@ -271,3 +271,70 @@ fn unreadable_input_is_reported_and_the_others_are_still_scanned() {
         "the error does not name the file"
     );
 }
+
+/// `rules test` explains every line it can read: a line no parser understands is
+/// reported on stderr, the lines after it are still tested, and the exit status is 1.
+#[test]
+fn rules_test_reports_an_unreadable_line_and_tests_the_rest() {
+    let sqli = r#"203.0.113.9 - - [01/Dec/2026:10:00:00 +0000] "GET /?id=1%20UNION%20SELECT%201 HTTP/1.1" 200 5 "-" "curl/8""#;
+    let xss = r#"203.0.113.9 - - [01/Dec/2026:10:00:01 +0000] "GET /?q=%3Cscript%3Ealert(1)%3C/script%3E HTTP/1.1" 200 5 "-" "curl/8""#;
+    let out = palisade()
+        .args(["rules", "test", "--json", sqli, "hello junk", xss])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "both good lines explained");
+    let titles = |v: &Value| {
+        v["matches"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .map(|x| x["rule"]["title"].to_string())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        titles(&lines[0])
+            .iter()
+            .any(|t| t.contains("SQL Injection")),
+        "{:?}",
+        lines[0]
+    );
+    assert!(
+        titles(&lines[1])
+            .iter()
+            .any(|t| t.contains("Cross-Site Scripting")),
+        "{:?}",
+        lines[1]
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 2:"), "{stderr}");
+}
+
+/// Invalid UTF-8 on stdin is mended as `scan` mends it, not a refusal of the input.
+#[test]
+fn rules_test_reads_stdin_with_an_invalid_byte() {
+    let mut child = palisade()
+        .args(["rules", "test", "--json", "--format", "nginx"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"203.0.113.9 - - [01/Dec/2026:10:00:00 +0000] \"GET /?id=1%20UNION%20SELECT%201 HTTP/1.1\" 200 5 \"-\" \"curl/8 \xff\"\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_lines(&out).len(), 1);
+}

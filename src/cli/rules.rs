@@ -1,6 +1,6 @@
 //! `palisade rules`: list the loaded rules; test which rules a line triggers and why.
 
-use std::io::BufRead;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -99,9 +99,17 @@ fn test(
     json: bool,
 ) -> Result<i32> {
     if lines.is_empty() {
-        for line in std::io::stdin().lock().lines() {
-            lines.push(line.context("reading stdin")?);
-        }
+        // Bytes, mended like `scan` mends them: one invalid byte must not refuse the
+        // whole input.
+        let mut raw = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut raw)
+            .context("reading stdin")?;
+        lines = String::from_utf8_lossy(&raw)
+            .lines()
+            .map(str::to_owned)
+            .collect();
     }
     if lines.is_empty() {
         bail!("no lines to test: pass them as arguments or on stdin");
@@ -109,6 +117,9 @@ fn test(
     let rules = Arc::new(RuleSet::load(&config.rules).context("loading rules")?);
     let engine = palisade::detect::engine::Engine::new(rules, &config.detection);
     let classifier = palisade::detect::classify::Classifier::new();
+    // A line that does not parse is reported and the others are still tested; the
+    // exit status says that one failed.
+    let mut failed = 0;
     for (n, text) in lines.iter().enumerate() {
         let line = Line {
             source: Arc::from("test"),
@@ -119,8 +130,17 @@ fn test(
             invalid_utf8: false,
         };
         let parser_cfg = match format {
-            Format::Auto => parse::sniff(std::slice::from_ref(&line), &config.network)
-                .context("no parser understands this line; pass --format")?,
+            Format::Auto => match parse::sniff(std::slice::from_ref(&line), &config.network) {
+                Some(p) => p,
+                None => {
+                    eprintln!(
+                        "line {}: no parser understands this line; pass --format",
+                        n + 1
+                    );
+                    failed += 1;
+                    continue;
+                }
+            },
             f => f.parser(log_format),
         };
         let source = SourceConfig {
@@ -129,9 +149,15 @@ fn test(
         };
         let mut parser = parse::build(&source, &config.network)?;
         let mut events: Vec<Event> = Vec::new();
-        parser.parse(&line, &mut events).with_context(|| {
-            format!("line {}: does not parse as {}", n + 1, parser.format_name())
-        })?;
+        if let Err(e) = parser.parse(&line, &mut events) {
+            eprintln!(
+                "line {}: does not parse as {}: {e}",
+                n + 1,
+                parser.format_name()
+            );
+            failed += 1;
+            continue;
+        }
         parser.flush(&mut events);
         for mut ev in events {
             classifier.classify(&mut ev);
@@ -158,7 +184,12 @@ fn test(
             }
         }
     }
-
+    if failed > 0 {
+        bail!(
+            "{failed} of {} lines did not parse (see above)",
+            lines.len()
+        );
+    }
     Ok(0)
 }
 
