@@ -10,6 +10,19 @@ fn palisade() -> Command {
     Command::new(env!("CARGO_BIN_EXE_palisade"))
 }
 
+/// Runs palisade with `args`, `input` on its stdin, and waits for it.
+fn with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = palisade()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -126,20 +139,10 @@ fn scan_json_objects_carry_rule_key_counts_times_and_samples() {
 #[test]
 fn scan_reads_stdin_and_gzip_alike() {
     let line = "198.51.100.66 - - [11/Mar/2024:03:14:07 +0000] \"GET /index.php?file=..%2F..%2F..%2Fetc%2Fpasswd HTTP/1.1\" 404 0 \"-\" \"-\"\n";
-    let mut child = palisade()
-        .args(["scan", "--json", "--format", "nginx", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(line.as_bytes())
-        .unwrap();
-    let from_stdin = json_lines(&child.wait_with_output().unwrap());
+    let from_stdin = json_lines(&with_stdin(
+        &["scan", "--json", "--format", "nginx", "-"],
+        line.as_bytes(),
+    ));
 
     let dir = tempfile::tempdir().unwrap();
     let gz = dir.path().join("access.log.gz");
@@ -316,20 +319,10 @@ fn rules_test_reports_an_unreadable_line_and_tests_the_rest() {
 /// Invalid UTF-8 on stdin is mended as `scan` mends it, not a refusal of the input.
 #[test]
 fn rules_test_reads_stdin_with_an_invalid_byte() {
-    let mut child = palisade()
-        .args(["rules", "test", "--json", "--format", "nginx"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"203.0.113.9 - - [01/Dec/2026:10:00:00 +0000] \"GET /?id=1%20UNION%20SELECT%201 HTTP/1.1\" 200 5 \"-\" \"curl/8 \xff\"\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin(
+        &["rules", "test", "--json", "--format", "nginx"],
+        b"203.0.113.9 - - [01/Dec/2026:10:00:00 +0000] \"GET /?id=1%20UNION%20SELECT%201 HTTP/1.1\" 200 5 \"-\" \"curl/8 \xff\"\n",
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
