@@ -71,17 +71,23 @@ fn append(path: &Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
-#[test]
-fn appended_line_alerts_and_restart_neither_repeats_nor_loses() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
+/// An empty `access.log` in `dir` and a config that follows it with a store beside it.
+fn followed_access_log(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let log = dir.join("access.log");
     std::fs::write(&log, "").unwrap();
-    let config = dir.path().join("palisade.toml");
+    let config = dir.join("palisade.toml");
     std::fs::write(
         &config,
         "[[sources]]\nname = \"nginx\"\npath = \"access.log\"\nparser = { format = \"nginx\", log_format = \"combined\" }\n[store]\npath = \"palisade.db\"\n[watch]\npoll_interval = \"100ms\"\n",
     )
     .unwrap();
+    (log, config)
+}
+
+#[test]
+fn appended_line_alerts_and_restart_neither_repeats_nor_loses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, config) = followed_access_log(dir.path());
 
     let first = Watcher::start(&config);
     std::thread::sleep(Duration::from_millis(300));
@@ -114,14 +120,7 @@ fn appended_line_alerts_and_restart_neither_repeats_nor_loses() {
 #[test]
 fn sigterm_closes_open_detections_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    std::fs::write(&log, "").unwrap();
-    let config = dir.path().join("palisade.toml");
-    std::fs::write(
-        &config,
-        "[[sources]]\nname = \"nginx\"\npath = \"access.log\"\nparser = { format = \"nginx\", log_format = \"combined\" }\n[store]\npath = \"palisade.db\"\n[watch]\npoll_interval = \"100ms\"\n",
-    )
-    .unwrap();
+    let (log, config) = followed_access_log(dir.path());
     let mut w = Watcher::start(&config);
     std::thread::sleep(Duration::from_millis(300));
     append(&log, &sqli_line("203.0.113.202", 7));
