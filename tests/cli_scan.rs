@@ -331,3 +331,29 @@ fn rules_test_reads_stdin_with_an_invalid_byte() {
     );
     assert_eq!(json_lines(&out).len(), 1);
 }
+
+/// `config check` refuses what `watch` would refuse: metrics on a non-loopback address
+/// without `allow_remote`.
+#[test]
+fn config_check_refuses_a_public_metrics_address_as_watch_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |listen: &str, allow_remote: bool| {
+        let config = dir.path().join("palisade.toml");
+        std::fs::write(
+            &config,
+            format!("[metrics]\nlisten = \"{listen}\"\nallow_remote = {allow_remote}\n"),
+        )
+        .unwrap();
+        palisade()
+            .arg("-c")
+            .arg(&config)
+            .args(["config", "check"])
+            .output()
+            .unwrap()
+    };
+    let public = check("0.0.0.0:9464", false);
+    assert_eq!(public.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&public.stderr).contains("allow_remote"));
+    assert_eq!(check("127.0.0.1:9464", false).status.code(), Some(0));
+    assert_eq!(check("0.0.0.0:9464", true).status.code(), Some(0));
+}

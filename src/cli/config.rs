@@ -52,6 +52,11 @@ pub fn run(cmd: ConfigCommand, config_path: Option<&Path>) -> Result<i32> {
                 }
             }
             config.alerts.build_sinks().context("checking [alerts]")?;
+            if config.metrics.enabled {
+                palisade::serve::ServerOptions::from_config(&config.metrics, None)
+                    .check_listen()
+                    .context("checking [metrics]")?;
+            }
             let containers = config.docker.as_ref().map_or(0, |d| d.containers.len());
             println!(
                 "configuration OK: {} sources, {containers} container selectors",

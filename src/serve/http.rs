@@ -72,6 +72,13 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
+    /// The address the server would bind, refused as [`spawn_with`] refuses it (not
+    /// loopback without `allow_remote`, unresolvable): `config check` asks this so that
+    /// a configuration it passes is one `watch` starts with.
+    pub fn check_listen(&self) -> Result<SocketAddr, ServeError> {
+        resolve(&self.listen, self.allow_remote)
+    }
+
     /// Options from the `[metrics]` config, with the token from `PALISADE_API_TOKEN`.
     pub fn from_config(cfg: &MetricsConfig, store_path: Option<PathBuf>) -> ServerOptions {
         ServerOptions {
