@@ -357,3 +357,31 @@ fn config_check_refuses_a_public_metrics_address_as_watch_does() {
     assert_eq!(check("127.0.0.1:9464", false).status.code(), Some(0));
     assert_eq!(check("0.0.0.0:9464", true).status.code(), Some(0));
 }
+
+/// With the default `none` backend a ban is a record, and `ban list` says so.
+#[test]
+fn ban_list_says_when_bans_are_not_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("palisade.toml");
+    std::fs::write(&config, "[store]\npath = \"palisade.db\"\n").unwrap();
+    let run = |args: &[&str]| {
+        palisade()
+            .arg("-c")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        run(&["ban", "add", "192.0.2.5", "--reason", "test"])
+            .status
+            .success()
+    );
+    let listed = run(&["ban", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("192.0.2.5/32"));
+    assert!(
+        String::from_utf8_lossy(&listed.stderr).contains("recorded, not enforced"),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+}

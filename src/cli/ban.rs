@@ -101,7 +101,19 @@ pub fn run(cmd: BanCommand, config_path: Option<&Path>) -> Result<i32> {
             }
         }
         BanCommand::List { json } => {
-            for b in responder.bans()? {
+            let bans = responder.bans()?;
+            if !json
+                && !bans.is_empty()
+                && config.respond.backend == palisade::respond::config::BackendKind::None
+            {
+                // The default backend records decisions only; say so where they are
+                // listed, not just in the README.
+                eprintln!(
+                    "note: [respond] backend = \"none\": these bans are recorded, not enforced \
+                     (set nftables, iptables or ufw to enforce them)"
+                );
+            }
+            for b in bans {
                 if json {
                     println!("{}", serde_json::to_string(&b.ban)?);
                 } else {
