@@ -298,20 +298,9 @@ fn rules_test_reports_an_unreadable_line_and_tests_the_rest() {
             })
             .unwrap_or_default()
     };
-    assert!(
-        titles(&lines[0])
-            .iter()
-            .any(|t| t.contains("SQL Injection")),
-        "{:?}",
-        lines[0]
-    );
-    assert!(
-        titles(&lines[1])
-            .iter()
-            .any(|t| t.contains("Cross-Site Scripting")),
-        "{:?}",
-        lines[1]
-    );
+    for (line, rule) in lines.iter().zip(["SQL Injection", "Cross-Site Scripting"]) {
+        assert!(titles(line).iter().any(|t| t.contains(rule)), "{line:?}");
+    }
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 2:"), "{stderr}");
 }

@@ -57,7 +57,7 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
         );
     }
     let metrics = Arc::new(Metrics::default());
-    let _server = if config.metrics.enabled && !args.no_metrics {
+    let server = if config.metrics.enabled && !args.no_metrics {
         let mut opts = ServerOptions::from_config(&config.metrics, Some(config.store.path.clone()));
         if let Some(listen) = &args.metrics_listen {
             opts.listen = listen.clone();
@@ -96,7 +96,7 @@ pub fn run(args: WatchArgs, config_path: Option<&Path>, color: bool) -> Result<i
     tracing::info!(sources = config.sources.len(), "Watching");
     // One line on stderr (results go to stdout) so that a person who started the
     // daemon by hand sees it is running and where its metrics are.
-    let served = _server.as_ref().map_or_else(
+    let served = server.as_ref().map_or_else(
         || "metrics off".to_owned(),
         |s| format!("metrics on http://{}/metrics", s.local_addr()),
     );

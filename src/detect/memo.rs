@@ -1,10 +1,11 @@
 //! Per-thread memory of verdicts on values that repeat (paths, query values, user
-//! agents, referrers): a direct-mapped table from a byte string to a small verdict.
+//! agents, referrers): a two-way set-associative table from a byte string to a verdict.
 //!
 //! Real traffic repeats those values heavily, so remembering how a value was judged
 //! (clean, flagged with its findings, or matched by a rule's automaton) takes the
-//! judging off the hot path for the repeats. A slot holds the whole key and is confirmed by full comparison: a
-//! collision costs a re-judgement, never a wrong answer.
+//! judging off the hot path for the repeats. A slot holds the whole key and is
+//! confirmed by full comparison: a collision costs a re-judgement, never a wrong
+//! answer.
 
 /// Verdicts by (tag, bytes) in sets of two slots; the tag tells apart the users (or
 /// the parts) of one table. Two ways, not one: two hot values whose hashes share a
